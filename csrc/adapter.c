@@ -1,0 +1,914 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * adapter.c - one miniport adapter: its entry points and its queues.
+ *
+ * Every entry point goes through np_call() on the adapter's private stack.
+ * What the driver indicates or completes while it runs (the handlers behind
+ * the DDK macros, installed in the miniport block below) is queued, never
+ * acted on in place: the host drains the queue after the driver returned
+ * (design.md rule 2), so nothing recurses into the driver or into Python.
+ *
+ * IRQL per entry point is the one NDIS 5.1 guarantees: Initialize, Halt,
+ * Reset's caller and OID requests from PASSIVE/DISPATCH as documented, ISR
+ * at DIRQL, HandleInterrupt, SendPackets, ReturnPacket, CheckForHang and
+ * timers at DISPATCH_LEVEL.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "np.h"
+#include "np_winfmt.h"
+
+#define NP_ADAPTER_ARENA	(32UL * 1024 * 1024)
+#define NP_ADAPTER_DMA		(16UL * 1024 * 1024)
+#define NP_DIRQL		12
+
+static const uint64_t default_deadline_ms[NP_EP_COUNT] = {
+	[NP_EP_DRIVER_ENTRY] = 5000,
+	[NP_EP_INITIALIZE] = 5000,
+	[NP_EP_HALT] = 5000,
+	[NP_EP_QUERY_INFORMATION] = 1000,
+	[NP_EP_SET_INFORMATION] = 1000,
+	[NP_EP_SEND_PACKETS] = 250,
+	[NP_EP_ISR] = 250,
+	[NP_EP_HANDLE_INTERRUPT] = 250,
+	[NP_EP_DISABLE_INTERRUPT] = 250,
+	[NP_EP_ENABLE_INTERRUPT] = 250,
+	[NP_EP_RESET] = 2000,
+	[NP_EP_CHECK_FOR_HANG] = 1000,
+	[NP_EP_RETURN_PACKET] = 250,
+	[NP_EP_TIMER] = 250,
+	[NP_EP_SHUTDOWN] = 2000,
+};
+
+struct np_adapter *np_adapter_from_handle(NDIS_HANDLE h)
+{
+	struct np_adapter *a = (struct np_adapter *)h;
+
+	if (!a || a->magic != NP_ADAPTER_MAGIC)
+		return NULL;
+	return a;
+}
+
+void np_adapter_queue(struct np_adapter *a, const struct np_api_event *ev)
+{
+	if (a->ev_tail - a->ev_head >= NP_EVENT_QUEUE) {
+		a->ev_dropped++;
+		return;
+	}
+	a->events[a->ev_tail % NP_EVENT_QUEUE] = *ev;
+	a->ev_tail++;
+}
+
+/* ---- the verifier ------------------------------------------------------------ */
+
+/*
+ * Records a violation; a fatal one ends the driver call like a fault.  Runs
+ * inside exports, so the message goes through np_winfmt, not stdio.
+ */
+__attribute__((ms_abi)) void np_verify(struct np_ctx *c, enum np_violation v,
+				       const char *fmt, ...)
+{
+	struct np_adapter *a = c ? c->adapter : NULL;
+	struct np_thread *t = np_thread_current();
+	struct np_api_violation *r;
+	__builtin_ms_va_list ap;
+
+	if (!a)
+		return;
+	r = &a->violations[a->nviolations % NP_ARRAY_SIZE(a->violations)];
+	r->kind = v;
+	r->entry = t ? t->entry : 0;
+	r->irql = t ? t->irql : 0;
+	r->fatal = a->fatal_mask[v];
+	__builtin_ms_va_start(ap, fmt);
+	np_winfmt(r->text, sizeof(r->text), fmt, ap);
+	__builtin_ms_va_end(ap);
+	a->nviolations++;
+	if (r->fatal && t && atomic_load(&t->in_driver)) {
+		t->fault.code = NP_FAULT_VERIFIER;
+		t->fault.entry = t->entry;
+		t->fault.irql = t->irql;
+		t->fault.pc = (uintptr_t)__builtin_return_address(0);
+		t->fault.addr = v;
+		np_abort_to(t, NP_FAULT_VERIFIER);
+	}
+}
+
+/* Reports (and returns 1) when an export is called above max IRQL. */
+int np_verify_irql(enum np_violation v, uint8_t max, const char *fn)
+{
+	struct np_thread *t = np_thread_current();
+
+	if (!t || t->irql <= max)
+		return 0;
+	np_verify(t->ctx, v, "%s called at IRQL %u (maximum %u)", fn,
+		  t->irql, max);
+	return 1;
+}
+
+/* ---- handlers behind the DDK macros -------------------------------------- */
+
+static NDISAPI VOID h_send_complete(NDIS_HANDLE h, PNDIS_PACKET p,
+				    NDIS_STATUS status)
+{
+	struct np_adapter *a = np_adapter_from_handle(h);
+	struct np_api_event ev = { .type = NP_EV_SEND_COMPLETE };
+
+	if (!a)
+		return;
+	ev.status = status;
+	ev.packet = (uintptr_t)p;
+	np_adapter_queue(a, &ev);
+}
+
+static NDISAPI VOID h_send_resources(NDIS_HANDLE h)
+{
+	struct np_adapter *a = np_adapter_from_handle(h);
+	struct np_api_event ev = { .type = NP_EV_SEND_RESOURCES };
+
+	if (a)
+		np_adapter_queue(a, &ev);
+}
+
+static NDISAPI VOID h_reset_complete(NDIS_HANDLE h, NDIS_STATUS status,
+				     BOOLEAN addressing_reset)
+{
+	struct np_adapter *a = np_adapter_from_handle(h);
+	struct np_api_event ev = { .type = NP_EV_RESET_COMPLETE };
+
+	if (!a)
+		return;
+	ev.status = status;
+	ev.len = addressing_reset;
+	np_adapter_queue(a, &ev);
+}
+
+/*
+ * Copies each indicated frame into the rx ring now: the host hands frames on
+ * after the driver returns, and a packet indicated with
+ * NDIS_STATUS_RESOURCES is the driver's again as soon as this returns.
+ */
+static NDISAPI VOID h_indicate_packets(NDIS_HANDLE h, PPNDIS_PACKET pp,
+				       UINT count)
+{
+	struct np_adapter *a = np_adapter_from_handle(h);
+	UINT i;
+
+	if (!a || !pp)
+		return;
+	for (i = 0; i < count; i++) {
+		PNDIS_PACKET p = pp[i];
+		struct np_api_event ev = { .type = NP_EV_RECEIVE };
+		PNDIS_BUFFER b;
+		uint32_t len = 0, room;
+
+		if (!p)
+			continue;
+		room = NP_RX_RING_BYTES - (a->rx_tail - a->rx_head);
+		ev.status = NDIS_GET_PACKET_STATUS(p);
+		ev.packet = (uintptr_t)p;
+		ev.offset = a->rx_tail;
+		for (b = p->Private.Head; b; b = b->Next) {
+			uint32_t n = b->ByteCount, k;
+
+			if (len + n > room) {
+				ev.status = NDIS_STATUS_RESOURCES;
+				a->ev_dropped++;
+				break;
+			}
+			for (k = 0; k < n;) {
+				uint32_t at = (a->rx_tail + len) % NP_RX_RING_BYTES;
+				uint32_t chunk = NP_RX_RING_BYTES - at;
+
+				if (chunk > n - k)
+					chunk = n - k;
+				memcpy(a->rx_ring + at,
+				       (uint8_t *)b->MappedSystemVa + k, chunk);
+				k += chunk;
+				len += chunk;
+			}
+		}
+		ev.len = len;
+		a->rx_tail += len;
+		np_adapter_queue(a, &ev);
+		/* RESOURCES: the driver keeps it, so it is never returned. */
+		if (NDIS_GET_PACKET_STATUS(p) != NDIS_STATUS_RESOURCES &&
+		    a->nreturn < NP_ARRAY_SIZE(a->to_return))
+			a->to_return[a->nreturn++] = p;
+	}
+}
+
+static NDISAPI VOID h_indicate_status(NDIS_HANDLE h, NDIS_STATUS status,
+				      PVOID buf, UINT len)
+{
+	struct np_adapter *a = np_adapter_from_handle(h);
+	struct np_api_event ev = { .type = NP_EV_STATUS };
+
+	if (!a)
+		return;
+	ev.status = status;
+	ev.len = len;
+	if (buf && len)
+		memcpy(ev.data, buf, len < sizeof(ev.data) ? len : sizeof(ev.data));
+	np_adapter_queue(a, &ev);
+}
+
+static NDISAPI VOID h_status_complete(NDIS_HANDLE h)
+{
+	struct np_adapter *a = np_adapter_from_handle(h);
+	struct np_api_event ev = { .type = NP_EV_STATUS_COMPLETE };
+
+	if (a)
+		np_adapter_queue(a, &ev);
+}
+
+static void oid_complete(NDIS_HANDLE h, NDIS_STATUS status, uint32_t type)
+{
+	struct np_adapter *a = np_adapter_from_handle(h);
+	struct np_api_event ev = { .type = type };
+
+	if (!a)
+		return;
+	if (!a->oid_pending) {
+		np_verify(&a->ctx, NP_VIOL_BAD_CALL,
+			  "%s with no OID request pending",
+			  type == NP_EV_QUERY_COMPLETE ?
+			  "NdisMQueryInformationComplete" :
+			  "NdisMSetInformationComplete");
+		return;
+	}
+	a->oid_pending = 0;
+	ev.status = status;
+	ev.len = a->oid_written_ptr ? *a->oid_written_ptr : 0;
+	ev.offset = a->oid_needed_ptr ? *a->oid_needed_ptr : 0;
+	np_adapter_queue(a, &ev);
+}
+
+static NDISAPI VOID h_query_complete(NDIS_HANDLE h, NDIS_STATUS status)
+{
+	oid_complete(h, status, NP_EV_QUERY_COMPLETE);
+}
+
+static NDISAPI VOID h_set_complete(NDIS_HANDLE h, NDIS_STATUS status)
+{
+	oid_complete(h, status, NP_EV_SET_COMPLETE);
+}
+
+static NDISAPI VOID h_eth_indicate(PVOID filter, NDIS_HANDLE rx_ctx,
+				   PCHAR addr, PVOID header, UINT header_len,
+				   PVOID lookahead, UINT lookahead_len,
+				   UINT packet_len)
+{
+	struct np_adapter *a = np_adapter_from_handle(filter);
+	struct np_api_event ev = { .type = NP_EV_RECEIVE };
+	uint32_t len = header_len + lookahead_len;
+
+	(void)rx_ctx;
+	(void)addr;
+	(void)packet_len;
+	if (!a || len > NP_RX_RING_BYTES - (a->rx_tail - a->rx_head)) {
+		if (a)
+			a->ev_dropped++;
+		return;
+	}
+	ev.status = NDIS_STATUS_RESOURCES;	/* copied: never returned */
+	ev.offset = a->rx_tail;
+	ev.len = len;
+	for (uint32_t k = 0; k < len; k++) {
+		const uint8_t *src = k < header_len ?
+			(const uint8_t *)header + k :
+			(const uint8_t *)lookahead + (k - header_len);
+		a->rx_ring[(a->rx_tail + k) % NP_RX_RING_BYTES] = *src;
+	}
+	a->rx_tail += len;
+	np_adapter_queue(a, &ev);
+}
+
+static NDISAPI VOID h_eth_complete(PVOID filter)
+{
+	(void)filter;
+}
+
+/* ---- creation and parameters ---------------------------------------------- */
+
+int np_api_adapter_create(struct np_image *img, size_t stack_size,
+			  struct np_adapter **out, char *err, size_t errlen)
+{
+	struct np_adapter *a;
+	int i;
+
+	*out = NULL;
+	if (img->ctx.faulted) {
+		np_set_error(err, errlen, "driver %s faulted: load it again",
+			     img->name);
+		return -1;
+	}
+	if (!img->registered) {
+		np_set_error(err, errlen,
+			     "driver %s registered no miniport in DriverEntry",
+			     img->name);
+		return -1;
+	}
+	if (!stack_size)
+		stack_size = NP_STACK_DEFAULT;
+	if (stack_size < NP_STACK_MIN || stack_size > NP_STACK_MAX) {
+		np_set_error(err, errlen, "stack size %zu is outside %u..%u bytes",
+			     stack_size, NP_STACK_MIN, NP_STACK_MAX);
+		return -1;
+	}
+	np_trap_ensure();
+	a = calloc(1, sizeof(*a));
+	if (!a) {
+		np_set_error(err, errlen, "out of memory");
+		return -1;
+	}
+	a->magic = NP_ADAPTER_MAGIC;
+	a->irq_eventfd = -1;
+	if (np_ctx_init(&a->ctx, img, stack_size, NP_ADAPTER_ARENA))
+		goto err_free;
+	a->ctx.adapter = a;
+	if (np_arena_init(&a->dma, NP_ADAPTER_DMA, "dma", 1))
+		goto err_ctx;
+	a->rx_ring = np_map(NP_RX_RING_BYTES, PROT_READ | PROT_WRITE, "rxring");
+	if (!a->rx_ring)
+		goto err_dma;
+	a->irq_eventfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (a->irq_eventfd < 0)
+		goto err_ring;
+	for (i = 0; i < NP_EP_COUNT; i++)
+		a->ctx.deadline_ns[i] = default_deadline_ms[i] * 1000000ULL;
+	/* Sampling one call in 64 keeps the data path cheap (notes). */
+	a->ctx.stack.sample_every = 1;
+
+	a->block.Signature = (PVOID)(uintptr_t)0x504d494e;	/* "NIMP" */
+	a->block.DriverHandle = img;
+	a->block.EthDB = &a->block;	/* the Eth handlers get it back */
+	a->block.PacketIndicateHandler = h_indicate_packets;
+	a->block.SendCompleteHandler = h_send_complete;
+	a->block.SendResourcesHandler = h_send_resources;
+	a->block.ResetCompleteHandler = h_reset_complete;
+	a->block.EthRxIndicateHandler = h_eth_indicate;
+	a->block.EthRxCompleteHandler = h_eth_complete;
+	a->block.StatusHandler = h_indicate_status;
+	a->block.StatusCompleteHandler = h_status_complete;
+	a->block.QueryCompleteHandler = h_query_complete;
+	a->block.SetCompleteHandler = h_set_complete;
+	img->adapters++;
+	*out = a;
+	return 0;
+
+err_ring:
+	np_unmap(a->rx_ring, NP_RX_RING_BYTES);
+err_dma:
+	np_arena_destroy(&a->dma);
+err_ctx:
+	np_ctx_destroy(&a->ctx);
+err_free:
+	free(a);
+	np_set_error(err, errlen, "cannot map the adapter's stack and arenas");
+	return -1;
+}
+
+int np_api_adapter_set_param(struct np_adapter *a, const char *name,
+			     const char *value)
+{
+	struct np_param *p = NULL;
+	int i;
+
+	if (strlen(name) >= sizeof(p->name) || strlen(value) >= sizeof(p->value))
+		return -E2BIG;
+	for (i = 0; i < a->nparams; i++)
+		if (!strcasecmp(a->params[i].name, name))
+			p = &a->params[i];
+	if (!p) {
+		if (a->nparams == NP_MAX_PARAMS)
+			return -ENOSPC;
+		p = &a->params[a->nparams++];
+	}
+	strcpy(p->name, name);
+	strcpy(p->value, value);
+	return 0;
+}
+
+const struct np_param *np_adapter_param(struct np_adapter *a,
+					const char *name)
+{
+	int i;
+
+	for (i = 0; i < a->nparams; i++)
+		if (!strcasecmp(a->params[i].name, name))
+			return &a->params[i];
+	return NULL;
+}
+
+void np_api_adapter_set_deadline(struct np_adapter *a, uint32_t entry,
+				 uint64_t ns)
+{
+	if (entry < NP_EP_COUNT)
+		a->ctx.deadline_ns[entry] = ns;
+}
+
+void np_api_adapter_set_sampling(struct np_adapter *a, uint32_t every)
+{
+	a->ctx.stack.sample_every = every ? every : 1;
+	a->ctx.stack.sample_countdown = 0;
+}
+
+void np_api_adapter_set_fatal(struct np_adapter *a, uint32_t kind, int fatal)
+{
+	if (kind < NP_VIOL_COUNT)
+		a->fatal_mask[kind] = !!fatal;
+}
+
+/* ---- entry points ------------------------------------------------------------ */
+
+struct init_args {
+	struct np_adapter *a;
+	NDIS_STATUS open_error;
+	UINT selected;
+	NDIS_MEDIUM media[1];
+};
+
+static uint64_t thunk_initialize(void *p)
+{
+	struct init_args *x = p;
+	struct np_adapter *a = x->a;
+
+	return (uint32_t)a->ctx.image->chars.InitializeHandler(&x->open_error,
+			&x->selected, x->media, 1, &a->block, a);
+}
+
+uint32_t np_api_adapter_initialize(struct np_adapter *a, int32_t *status)
+{
+	struct init_args x = { .a = a, .media = { NdisMedium802_3 } };
+	uint64_t rv = 0;
+	uint32_t fault;
+
+	if (a->initialised || !a->ctx.image->chars.InitializeHandler)
+		return STATUS_INVALID_PARAMETER;
+	fault = np_call(&a->ctx, NP_EP_INITIALIZE, PASSIVE_LEVEL,
+			thunk_initialize, &x, &rv);
+	*status = (int32_t)rv;
+	if (!fault && (NDIS_STATUS)rv == NDIS_STATUS_SUCCESS) {
+		if (x.selected != 0) {
+			*status = NDIS_STATUS_UNSUPPORTED_MEDIA;
+			return 0;
+		}
+		a->initialised = 1;
+		a->block.MiniportAdapterContext = a->adapter_context;
+	}
+	return fault;
+}
+
+static uint64_t thunk_halt(void *p)
+{
+	struct np_adapter *a = p;
+
+	a->ctx.image->chars.HaltHandler(a->adapter_context);
+	return 0;
+}
+
+uint32_t np_api_adapter_halt(struct np_adapter *a)
+{
+	uint32_t fault;
+
+	if (!a->initialised)
+		return STATUS_INVALID_PARAMETER;
+	a->in_halt = 1;
+	fault = np_call(&a->ctx, NP_EP_HALT, PASSIVE_LEVEL, thunk_halt, a, NULL);
+	a->in_halt = 0;
+	a->initialised = 0;
+	return fault;
+}
+
+struct oid_args {
+	struct np_adapter *a;
+	uint32_t oid;
+	void *buf;
+	uint32_t len;
+	ULONG done, needed;
+};
+
+static uint64_t thunk_query(void *p)
+{
+	struct oid_args *x = p;
+	struct np_adapter *a = x->a;
+
+	return (uint32_t)a->ctx.image->chars.QueryInformationHandler(
+		a->adapter_context, x->oid, x->buf, x->len, &x->done,
+		&x->needed);
+}
+
+static uint64_t thunk_set(void *p)
+{
+	struct oid_args *x = p;
+	struct np_adapter *a = x->a;
+
+	return (uint32_t)a->ctx.image->chars.SetInformationHandler(
+		a->adapter_context, x->oid, x->buf, x->len, &x->done,
+		&x->needed);
+}
+
+/*
+ * One OID request.  A driver that pends keeps the pointers it was given, so
+ * they live in the adapter until NdisM{Query,Set}InformationComplete.
+ */
+static uint32_t oid_request(struct np_adapter *a, np_thunk_fn thunk,
+			    enum np_entry ep, uint32_t oid, void *buf,
+			    uint32_t len, int32_t *status, uint32_t *done,
+			    uint32_t *needed)
+{
+	struct oid_args x = { .a = a, .oid = oid, .buf = buf, .len = len };
+	uint64_t rv = 0;
+	uint32_t fault;
+
+	if (!a->initialised)
+		return STATUS_INVALID_PARAMETER;
+	if (a->oid_pending) {
+		*status = NDIS_STATUS_RESOURCES;
+		return 0;
+	}
+	a->oid_pending = 1;
+	a->oid_written_ptr = &a->oid_written;
+	a->oid_needed_ptr = &a->oid_needed;
+	fault = np_call(&a->ctx, ep, DISPATCH_LEVEL, thunk, &x, &rv);
+	if (fault)
+		return fault;
+	*status = (int32_t)rv;
+	*done = x.done;
+	*needed = x.needed;
+	a->oid_written = x.done;
+	a->oid_needed = x.needed;
+	if ((NDIS_STATUS)rv != NDIS_STATUS_PENDING)
+		a->oid_pending = 0;
+	return 0;
+}
+
+uint32_t np_api_adapter_query(struct np_adapter *a, uint32_t oid,
+			      uint8_t *buf, uint32_t len, int32_t *status,
+			      uint32_t *written, uint32_t *needed)
+{
+	return oid_request(a, thunk_query, NP_EP_QUERY_INFORMATION, oid, buf,
+			   len, status, written, needed);
+}
+
+uint32_t np_api_adapter_set(struct np_adapter *a, uint32_t oid,
+			    const uint8_t *buf, uint32_t len, int32_t *status,
+			    uint32_t *read, uint32_t *needed)
+{
+	return oid_request(a, thunk_set, NP_EP_SET_INFORMATION, oid,
+			   (void *)buf, len, status, read, needed);
+}
+
+struct reset_args {
+	struct np_adapter *a;
+	BOOLEAN addressing_reset;
+};
+
+static uint64_t thunk_reset(void *p)
+{
+	struct reset_args *x = p;
+
+	return (uint32_t)x->a->ctx.image->chars.ResetHandler(
+		&x->addressing_reset, x->a->adapter_context);
+}
+
+uint32_t np_api_adapter_reset(struct np_adapter *a, int32_t *status,
+			      int *addressing_reset)
+{
+	struct reset_args x = { .a = a };
+	uint64_t rv = 0;
+	uint32_t fault;
+
+	if (!a->initialised || !a->ctx.image->chars.ResetHandler)
+		return STATUS_INVALID_PARAMETER;
+	fault = np_call(&a->ctx, NP_EP_RESET, DISPATCH_LEVEL, thunk_reset, &x,
+			&rv);
+	*status = (int32_t)rv;
+	*addressing_reset = x.addressing_reset;
+	return fault;
+}
+
+static uint64_t thunk_check_for_hang(void *p)
+{
+	struct np_adapter *a = p;
+
+	return a->ctx.image->chars.CheckForHangHandler(a->adapter_context);
+}
+
+uint32_t np_api_adapter_check_for_hang(struct np_adapter *a, int *hung)
+{
+	uint64_t rv = 0;
+	uint32_t fault;
+
+	*hung = 0;
+	if (!a->initialised || !a->ctx.image->chars.CheckForHangHandler)
+		return 0;
+	fault = np_call(&a->ctx, NP_EP_CHECK_FOR_HANG, DISPATCH_LEVEL,
+			thunk_check_for_hang, a, &rv);
+	*hung = (BOOLEAN)rv;
+	return fault;
+}
+
+/* ---- interrupts ------------------------------------------------------------------ */
+
+struct isr_args {
+	struct np_adapter *a;
+	BOOLEAN recognized, queue_dpc;
+};
+
+static uint64_t thunk_isr(void *p)
+{
+	struct isr_args *x = p;
+	struct np_adapter *a = x->a;
+
+	a->ctx.image->chars.ISRHandler(&x->recognized, &x->queue_dpc,
+				       a->adapter_context);
+	return 0;
+}
+
+static uint64_t thunk_handler(void *p)
+{
+	struct np_adapter *a = p;
+
+	a->ctx.image->chars.HandleInterruptHandler(a->adapter_context);
+	return 0;
+}
+
+static uint64_t thunk_disable(void *p)
+{
+	struct np_adapter *a = p;
+
+	if (a->ctx.image->chars.DisableInterruptHandler)
+		a->ctx.image->chars.DisableInterruptHandler(a->adapter_context);
+	return 0;
+}
+
+static uint64_t thunk_enable(void *p)
+{
+	struct np_adapter *a = p;
+
+	if (a->ctx.image->chars.EnableInterruptHandler)
+		a->ctx.image->chars.EnableInterruptHandler(a->adapter_context);
+	return 0;
+}
+
+/*
+ * The line is level-triggered and the eventfd is not: keep servicing while
+ * the line stays up (bounded, so a stuck line cannot starve the host).
+ */
+uint32_t np_api_adapter_service_interrupt(struct np_adapter *a,
+					  uint32_t *serviced)
+{
+	uint64_t drain;
+	uint32_t fault = 0;
+	int rounds = 0;
+
+	*serviced = 0;
+	while (read(a->irq_eventfd, &drain, sizeof(drain)) == sizeof(drain))
+		;
+	if (!a->interrupt || !a->initialised)
+		return 0;
+	while (a->irq_line && rounds++ < 16) {
+		int dpc = 1;
+
+		a->interrupts++;
+		if (a->request_isr) {
+			struct isr_args x = { .a = a };
+
+			fault = np_call(&a->ctx, NP_EP_ISR, NP_DIRQL, thunk_isr,
+					&x, NULL);
+			if (fault)
+				return fault;
+			dpc = x.queue_dpc;
+			if (!x.recognized && !dpc)
+				break;
+		} else {
+			fault = np_call(&a->ctx, NP_EP_DISABLE_INTERRUPT,
+					NP_DIRQL, thunk_disable, a, NULL);
+			if (fault)
+				return fault;
+		}
+		if (dpc) {
+			fault = np_call(&a->ctx, NP_EP_HANDLE_INTERRUPT,
+					DISPATCH_LEVEL, thunk_handler, a, NULL);
+			if (fault)
+				return fault;
+			a->dpcs++;
+		}
+		if (!a->request_isr) {
+			fault = np_call(&a->ctx, NP_EP_ENABLE_INTERRUPT,
+					NP_DIRQL, thunk_enable, a, NULL);
+			if (fault)
+				return fault;
+		}
+		(*serviced)++;
+	}
+	return 0;
+}
+
+void np_api_adapter_set_irq_line(struct np_adapter *a, int level)
+{
+	uint64_t one = 1;
+
+	a->irq_line = !!level;
+	if (a->irq_line && a->interrupt &&
+	    write(a->irq_eventfd, &one, sizeof(one)) < 0)
+		a->ev_dropped++;
+}
+
+int np_api_adapter_irq_line(struct np_adapter *a)
+{
+	return a->irq_line;
+}
+
+int np_api_adapter_eventfd(struct np_adapter *a)
+{
+	return a->irq_eventfd;
+}
+
+int np_api_adapter_interrupt_registered(struct np_adapter *a)
+{
+	return a->interrupt != NULL;
+}
+
+/* ---- timers ------------------------------------------------------------------------ */
+
+static uint64_t thunk_timer(void *p)
+{
+	struct np_timer *t = p;
+
+	t->fn(NULL, t->ctx, NULL, NULL);
+	return 0;
+}
+
+static uint64_t thunk_work(void *p)
+{
+	PNDIS_WORK_ITEM w = p;
+
+	w->Routine(w, w->Context);
+	return 0;
+}
+
+uint64_t np_api_adapter_next_timer(struct np_adapter *a)
+{
+	uint64_t next = 0;
+	int i;
+
+	for (i = 0; i < NP_MAX_TIMERS; i++) {
+		uint64_t due = a->timers[i].due_ns;
+
+		if (due && (!next || due < next))
+			next = due;
+	}
+	return next;
+}
+
+uint32_t np_api_adapter_run_timers(struct np_adapter *a, uint64_t now_ns,
+				   uint32_t *ran)
+{
+	uint32_t fault;
+	int i;
+
+	*ran = 0;
+	for (i = 0; i < NP_MAX_TIMERS; i++) {
+		struct np_timer *t = &a->timers[i];
+
+		if (!t->due_ns || t->due_ns > now_ns || !t->fn)
+			continue;
+		/* Re-arm before the call: the function may cancel or reset. */
+		t->due_ns = t->period_ms ?
+			now_ns + t->period_ms * 1000000ULL : 0;
+		fault = np_call(&a->ctx, NP_EP_TIMER, DISPATCH_LEVEL,
+				thunk_timer, t, NULL);
+		if (fault)
+			return fault;
+		(*ran)++;
+	}
+	while (a->nwork) {
+		PNDIS_WORK_ITEM w = a->work[--a->nwork];
+
+		fault = np_call(&a->ctx, NP_EP_TIMER, PASSIVE_LEVEL,
+				thunk_work, w, NULL);
+		if (fault)
+			return fault;
+		(*ran)++;
+	}
+	return 0;
+}
+
+/* ---- draining what the driver queued ------------------------------------------- */
+
+size_t np_api_adapter_events(struct np_adapter *a, struct np_api_event *out,
+			     size_t max, uint8_t *rx, size_t rxlen)
+{
+	size_t n = 0, rxused = 0;
+
+	while (n < max && a->ev_head != a->ev_tail) {
+		struct np_api_event *ev = &a->events[a->ev_head % NP_EVENT_QUEUE];
+
+		if (ev->type == NP_EV_RECEIVE) {
+			uint32_t k;
+
+			if (rxused + ev->len > rxlen)
+				break;
+			for (k = 0; k < ev->len; k++)
+				rx[rxused + k] =
+					a->rx_ring[(ev->offset + k) % NP_RX_RING_BYTES];
+			a->rx_head = ev->offset + ev->len;
+			out[n] = *ev;
+			out[n].offset = (uint32_t)rxused;
+			rxused += ev->len;
+		} else {
+			out[n] = *ev;
+		}
+		n++;
+		a->ev_head++;
+	}
+	return n;
+}
+
+struct return_args {
+	struct np_adapter *a;
+	uint32_t count;
+};
+
+static uint64_t thunk_return(void *p)
+{
+	struct return_args *x = p;
+	struct np_adapter *a = x->a;
+	uint32_t i;
+
+	for (i = 0; i < x->count; i++)
+		a->ctx.image->chars.ReturnPacketHandler(a->adapter_context,
+							a->to_return[i]);
+	return 0;
+}
+
+/* Hand every indicated packet back in one crossing. */
+uint32_t np_api_adapter_return_packets(struct np_adapter *a)
+{
+	struct return_args x = { .a = a, .count = a->nreturn };
+	uint32_t fault;
+
+	if (!x.count || !a->ctx.image->chars.ReturnPacketHandler) {
+		a->nreturn = 0;
+		return 0;
+	}
+	a->nreturn = 0;
+	fault = np_call(&a->ctx, NP_EP_RETURN_PACKET, DISPATCH_LEVEL,
+			thunk_return, &x, NULL);
+	return fault;
+}
+
+/* ---- reports and teardown ---------------------------------------------------------- */
+
+void np_api_adapter_fault(struct np_adapter *a, struct np_api_fault *out)
+{
+	np_ctx_fault_report(&a->ctx, out);
+}
+
+void np_api_adapter_stack(struct np_adapter *a, struct np_api_stack *out)
+{
+	np_ctx_stack_report(&a->ctx, out);
+}
+
+size_t np_api_adapter_allocations(struct np_adapter *a,
+				  struct np_api_alloc *out, size_t max)
+{
+	return np_arena_report(&a->ctx.arena, out, max);
+}
+
+size_t np_api_adapter_violations(struct np_adapter *a,
+				 struct np_api_violation *out, size_t max,
+				 uint64_t *total)
+{
+	size_t n = a->nviolations, i, keep = NP_ARRAY_SIZE(a->violations);
+	size_t first = n > keep ? n - keep : 0, k = 0;
+
+	*total = n;
+	for (i = first; i < n && k < max; i++)
+		out[k++] = a->violations[i % keep];
+	return k;
+}
+
+void np_api_adapter_free(struct np_adapter *a)
+{
+	if (!a)
+		return;
+	a->ctx.image->adapters--;
+	a->magic = 0;
+	if (a->irq_eventfd >= 0)
+		close(a->irq_eventfd);
+	np_unmap(a->rx_ring, NP_RX_RING_BYTES);
+	np_arena_destroy(&a->dma);
+	np_ctx_destroy(&a->ctx);
+	free(a);
+}

@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * image.c - a loaded driver image: its DriverEntry, log and lifetime.
+ *
+ * DriverEntry runs on the image's own private stack with the same guards as
+ * an adapter's (notes/rulings.md), at PASSIVE_LEVEL, and must register a
+ * miniport through NdisMInitializeWrapper + NdisMRegisterMiniport.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "np.h"
+
+#define NP_IMAGE_ARENA (16UL * 1024 * 1024)
+
+static const char registry_root[] =
+	"\\Registry\\Machine\\System\\CurrentControlSet\\Services\\";
+
+int np_api_image_load(const uint8_t *data, size_t len, const char *name,
+		      size_t stack_size, struct np_image **out, char *err,
+		      size_t errlen)
+{
+	struct np_image *img;
+	size_t i, n;
+
+	*out = NULL;
+	if (!stack_size)
+		stack_size = NP_STACK_DEFAULT;
+	if (stack_size < NP_STACK_MIN || stack_size > NP_STACK_MAX) {
+		np_set_error(err, errlen,
+			     "stack size %zu is outside %u..%u bytes",
+			     stack_size, NP_STACK_MIN, NP_STACK_MAX);
+		return -1;
+	}
+	np_trap_ensure();
+	img = calloc(1, sizeof(*img));
+	if (!img) {
+		np_set_error(err, errlen, "out of memory");
+		return -1;
+	}
+	strncpy(img->name, name, sizeof(img->name) - 1);
+	atomic_flag_clear(&img->log.lock);
+	if (np_pe_load(img, data, len, err, errlen))
+		goto err_free;
+	if (np_ctx_init(&img->ctx, img, stack_size, NP_IMAGE_ARENA)) {
+		np_set_error(err, errlen, "cannot map the image's stack and arena");
+		goto err_unload;
+	}
+	img->ctx.deadline_ns[NP_EP_DRIVER_ENTRY] = 5000ULL * 1000 * 1000;
+
+	/* \Registry\...\Services\<name without .sys>, as Windows passes it. */
+	n = 0;
+	for (i = 0; registry_root[i] && n < NP_ARRAY_SIZE(img->registry_path_buf) - 1; i++)
+		img->registry_path_buf[n++] = (WCHAR)registry_root[i];
+	for (i = 0; img->name[i] && img->name[i] != '.' &&
+		    n < NP_ARRAY_SIZE(img->registry_path_buf) - 1; i++)
+		img->registry_path_buf[n++] = (WCHAR)img->name[i];
+	img->registry_path.Buffer = img->registry_path_buf;
+	img->registry_path.Length = (USHORT)(n * 2);
+	img->registry_path.MaximumLength = (USHORT)(n * 2 + 2);
+	img->driver_object.Type = 4;
+	img->driver_object.Size = sizeof(DRIVER_OBJECT);
+	img->driver_object.DriverStart = img->base;
+	img->driver_object.DriverSize = (ULONG)img->size;
+	*out = img;
+	return 0;
+
+err_unload:
+	np_pe_unload(img);
+err_free:
+	free(img);
+	return -1;
+}
+
+typedef NTSTATUS (NDISAPI *driver_entry_fn)(PDRIVER_OBJECT, PUNICODE_STRING);
+
+static uint64_t thunk_driver_entry(void *arg)
+{
+	struct np_image *img = arg;
+	driver_entry_fn entry = (driver_entry_fn)(img->base + img->entry_rva);
+
+	return (uint32_t)entry(&img->driver_object, &img->registry_path);
+}
+
+uint32_t np_api_image_driver_entry(struct np_image *img, int32_t *status)
+{
+	uint64_t rv = 0;
+	uint32_t fault;
+
+	if (img->entry_ran)
+		return STATUS_INVALID_PARAMETER;
+	img->entry_ran = 1;
+	fault = np_call(&img->ctx, NP_EP_DRIVER_ENTRY, PASSIVE_LEVEL,
+			thunk_driver_entry, img, &rv);
+	*status = (int32_t)rv;
+	return fault;
+}
+
+int np_api_image_registered(struct np_image *img)
+{
+	return img->registered;
+}
+
+uint64_t np_api_image_base(struct np_image *img)
+{
+	return (uintptr_t)img->base;
+}
+
+uint64_t np_api_image_size(struct np_image *img)
+{
+	return img->size;
+}
+
+void np_api_image_fault(struct np_image *img, struct np_api_fault *out)
+{
+	np_ctx_fault_report(&img->ctx, out);
+}
+
+void np_api_image_stack(struct np_image *img, struct np_api_stack *out)
+{
+	np_ctx_stack_report(&img->ctx, out);
+}
+
+/* Adapters hold a pointer to their image: they must all be gone first. */
+void np_api_image_free(struct np_image *img)
+{
+	if (!img)
+		return;
+	np_ctx_destroy(&img->ctx);
+	np_pe_unload(img);
+	free(img);
+}
+
+/* ---- DbgPrint lines -------------------------------------------------------- */
+
+static void log_lock(struct np_log *l)
+{
+	while (atomic_flag_test_and_set_explicit(&l->lock, memory_order_acquire))
+		__builtin_ia32_pause();
+}
+
+/*
+ * Appends text, splitting on newlines; a line longer than NP_LOG_LINE is cut.
+ * Runs inside DbgPrint, on a driver stack: no allocation, per-image lock.
+ */
+void np_log_append(struct np_log *l, const char *text, size_t len)
+{
+	size_t i;
+
+	log_lock(l);
+	for (i = 0; i < len; i++) {
+		char *line = l->line[l->next % NP_LOG_LINES];
+
+		if (text[i] == '\n') {
+			line[l->partial] = '\0';
+			l->next++;
+			l->partial = 0;
+			continue;
+		}
+		if (l->partial < NP_LOG_LINE - 1)
+			line[l->partial++] = text[i];
+		line[l->partial] = '\0';
+	}
+	atomic_flag_clear_explicit(&l->lock, memory_order_release);
+}
+
+/*
+ * Complete lines numbered since.. into out, NUL-separated; *next is the
+ * number to ask for next time.  Lines that fell out of the ring are skipped.
+ */
+size_t np_api_image_log(struct np_image *img, uint64_t since, char *out,
+			size_t outlen, uint64_t *next)
+{
+	struct np_log *l = &img->log;
+	size_t used = 0;
+	uint64_t i;
+
+	log_lock(l);
+	if (l->next > NP_LOG_LINES && since < l->next - NP_LOG_LINES)
+		since = l->next - NP_LOG_LINES;
+	for (i = since; i < l->next; i++) {
+		const char *line = l->line[i % NP_LOG_LINES];
+		size_t n = strlen(line) + 1;
+
+		if (used + n > outlen)
+			break;
+		memcpy(out + used, line, n);
+		used += n;
+	}
+	*next = i;
+	atomic_flag_clear_explicit(&l->lock, memory_order_release);
+	return used;
+}

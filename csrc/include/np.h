@@ -1,0 +1,358 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * np.h - the ndisproxy driver-host runtime's internal interface.
+ *
+ * Every internal symbol carries the np_ prefix.  The Windows-facing exports
+ * keep their Windows names (NdisMRegisterMiniport, ...) and are hidden from
+ * the shared object's dynamic symbol table; only the np_api_* functions in
+ * np_api.h are seen by Python.
+ */
+#ifndef NP_H
+#define NP_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ndis.h"
+#include "np_api.h"
+
+#define NP_PAGE_SIZE		4096UL
+#define NP_ALIGN_UP(x, a)	(((x) + (a) - 1) & ~((uintptr_t)(a) - 1))
+#define NP_ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+#define np_container_of(ptr, type, member)				\
+	((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* ---- mapping registry (maps.c) ------------------------------------------- */
+
+/*
+ * Every mapping the runtime makes goes through np_map/np_unmap so that tests
+ * can prove nothing leaks.  Callers: setup and teardown paths only, never an
+ * export a driver can be aborted inside (the registry takes a mutex).
+ */
+void *np_map(size_t len, int prot, const char *kind);
+void np_unmap(void *addr, size_t len);
+
+/* ---- private stacks (stack.c) ------------------------------------------- */
+
+struct np_stack {
+	void *map;			/* whole reservation, guards included */
+	size_t map_len;
+	uintptr_t guard_lo;		/* lowest byte of the guard below */
+	uintptr_t base;			/* lowest usable byte */
+	uintptr_t top;			/* one past the highest usable byte */
+	/* Bytes of [base, top) that may differ from the paint pattern. */
+	uintptr_t dirty_lo;
+	size_t hw_lifetime;
+	size_t hw_entry[NP_EP_COUNT];
+	uint64_t calls[NP_EP_COUNT];
+	uint32_t sample_every;		/* measure one call in this many */
+	uint32_t sample_countdown;
+};
+
+int np_stack_init(struct np_stack *s, size_t size);
+void np_stack_destroy(struct np_stack *s);
+size_t np_stack_scan(struct np_stack *s);
+void np_stack_repaint(struct np_stack *s);
+
+/* ---- the trampoline and the trap (trampoline.c, trap.c) ------------------ */
+
+struct np_fault {
+	uint32_t code;			/* NTSTATUS; 0 while no fault */
+	int signo;
+	uintptr_t addr;			/* si_addr, or a bugcheck parameter */
+	uintptr_t pc;
+	uintptr_t sp;
+	uint32_t entry;			/* enum np_entry */
+	uint8_t irql;
+	uint64_t bugcheck[5];
+};
+
+/*
+ * Per-thread state of a thread that enters drivers.  The trap handler reads
+ * it through an initial-exec TLS pointer, so it must never need allocation
+ * once np_thread_get() has returned for this thread.
+ */
+struct np_thread {
+	uintptr_t saved_rsp;		/* trampoline.c reads this at offset 0 */
+	_Atomic int in_driver;
+	uintptr_t guard_lo, stack_base, stack_top;
+	uint32_t entry;
+	uint8_t irql;
+	struct np_ctx *ctx;		/* whose call this is */
+	struct np_fault fault;
+	_Atomic uint64_t call_seq;
+	_Atomic uint64_t abort_seq;	/* watchdog: abort this call */
+	_Atomic uint64_t budget_ns;	/* this call's deadline; 0: none */
+	uint64_t wd_seq, wd_since;	/* the watchdog's own view */
+	void *altstack;
+	size_t altstack_len;
+	unsigned long tid;		/* pthread_t */
+	int slot;
+};
+
+typedef uint64_t (*np_thunk_fn)(void *arg);
+
+uint64_t np_call_on_stack(struct np_thread *t, uintptr_t top, np_thunk_fn fn,
+			  void *arg);
+extern const char np_call_abort[];
+__attribute__((noreturn)) void np_abort_to(struct np_thread *t, uint64_t code);
+
+struct np_thread *np_thread_get(void);
+struct np_thread *np_thread_current(void);
+int np_trap_ensure(void);
+void np_watchdog_arm(void);
+
+/* ---- per-context allocation (arena.c) ------------------------------------ */
+
+/*
+ * An arena is a private reservation with a segregated-fit allocator.  Exports
+ * allocate only from the arena of the context they run for, so an aborted
+ * call leaves nothing behind that dropping the context does not free.  The
+ * lock is per arena (several adapters of one image may run on different
+ * threads); an abort inside it abandons the arena together with its owner.
+ */
+struct np_alloc;
+
+struct np_arena {
+	uintptr_t base, brk, end;
+	struct np_alloc *free[40];
+	struct np_alloc *live;		/* doubly linked, for reports at halt */
+	size_t live_count, live_bytes;
+	atomic_flag lock;
+	uint32_t dma;			/* 1: hands out bus addresses */
+};
+
+int np_arena_init(struct np_arena *a, size_t reserve, const char *kind,
+		  int dma);
+void np_arena_destroy(struct np_arena *a);
+void *np_arena_alloc(struct np_arena *a, size_t len, uint32_t tag);
+/* Returns 0, or -1 when va is not a live allocation of this arena. */
+int np_arena_free(struct np_arena *a, void *va, uint32_t *tag);
+int np_arena_owns(struct np_arena *a, const void *va, size_t len);
+size_t np_arena_report(struct np_arena *a, struct np_api_alloc *out,
+		       size_t max);
+
+#define NP_DMA_BASE 0x80000000ULL
+
+/* ---- contexts: an image or an adapter (np_call in call.c) ---------------- */
+
+struct np_image;
+struct np_adapter;
+
+/* What a call into a driver runs for: it owns a stack, an arena, a log. */
+struct np_ctx {
+	struct np_image *image;
+	struct np_adapter *adapter;	/* NULL for DriverEntry/unload */
+	struct np_stack stack;
+	struct np_arena arena;
+	struct np_fault fault;		/* the last fault, kept for reports */
+	uint64_t deadline_ns[NP_EP_COUNT];
+	int faulted;
+};
+
+int np_ctx_init(struct np_ctx *c, struct np_image *img, size_t stack_size,
+		size_t arena_size);
+void np_ctx_destroy(struct np_ctx *c);
+
+/* Run fn(arg) on c's private stack; 0, or an NTSTATUS fault code. */
+uint32_t np_call(struct np_ctx *c, enum np_entry ep, uint8_t irql,
+		 np_thunk_fn fn, void *arg, uint64_t *ret);
+
+void np_ctx_fault_report(struct np_ctx *c, struct np_api_fault *out);
+void np_ctx_stack_report(struct np_ctx *c, struct np_api_stack *out);
+
+/* The context the calling export runs for; NULL outside driver code. */
+static inline struct np_ctx *np_current_ctx(void)
+{
+	struct np_thread *t = np_thread_current();
+
+	return t ? t->ctx : NULL;
+}
+
+/* ---- DbgPrint log ring (image.c) -------------------------------------------- */
+
+#define NP_LOG_LINES	64
+#define NP_LOG_LINE	256
+
+struct np_log {
+	char line[NP_LOG_LINES][NP_LOG_LINE];
+	uint64_t next;			/* lines ever written */
+	size_t partial;			/* chars in line[next % N] so far */
+	atomic_flag lock;
+};
+
+void np_log_append(struct np_log *l, const char *text, size_t len);
+
+/* ---- verifier (adapter.c) ------------------------------------------------ */
+
+/* fmt follows Windows rules (np_winfmt): %u is 32 bits, %I64x 64. */
+__attribute__((ms_abi)) void np_verify(struct np_ctx *c, enum np_violation v,
+				       const char *fmt, ...);
+int np_verify_irql(enum np_violation v, uint8_t max, const char *fn);
+
+/* ---- PE images (pe.c) ----------------------------------------------------- */
+
+struct np_export {
+	const char *name;
+	void *fn;
+};
+
+struct np_module {
+	const char *name;
+	const struct np_export *exports;
+	size_t count;
+};
+
+extern const struct np_module np_ndis_module;
+extern const struct np_module np_ntoskrnl_module;
+extern const struct np_module np_hal_module;
+
+#define NP_EXPORT(fn)		{ #fn, (void *)(fn) }
+#define NP_EXPORT_AS(name, fn)	{ name, (void *)(fn) }
+
+#define NP_MAX_ADAPTERS_PER_IMAGE 64
+
+struct np_image {
+	char name[64];
+	uint8_t *base;
+	size_t size;
+	uintptr_t entry_rva;
+	struct np_ctx ctx;		/* DriverEntry and driver-wide pools */
+	struct np_log log;
+	DRIVER_OBJECT driver_object;
+	UNICODE_STRING registry_path;
+	WCHAR registry_path_buf[64];
+	NDIS51_MINIPORT_CHARACTERISTICS chars;
+	uint32_t chars_len;
+	int wrapper_initialised;
+	int registered;
+	int entry_ran;
+	int adapters;
+};
+
+int np_pe_load(struct np_image *img, const uint8_t *data, size_t len,
+	       char *err, size_t errlen);
+void np_pe_unload(struct np_image *img);
+const void *np_module_lookup(const char *module, const char *fn,
+			     int *module_known);
+
+/* ---- adapters (adapter.c) ------------------------------------------------- */
+
+#define NP_MAX_PARAMS		32
+#define NP_MAX_TIMERS		16
+#define NP_EVENT_QUEUE		1024
+#define NP_RX_RING_BYTES	(256 * 1024)
+
+struct np_param {
+	char name[64];
+	char value[192];
+};
+
+/* An NDIS_MINIPORT_TIMER or NDIS_TIMER, by the address the driver gave. */
+struct np_timer {
+	PVOID obj;
+	PNDIS_TIMER_FUNCTION fn;
+	PVOID ctx;
+	uint64_t due_ns;		/* 0: not armed */
+	uint32_t period_ms;
+};
+
+/* A device model attached to an adapter (issue: mock NIC); may be NULL. */
+struct np_device {
+	uint32_t (*port_read)(struct np_device *d, uint32_t off, unsigned size);
+	void (*port_write)(struct np_device *d, uint32_t off, unsigned size,
+			   uint32_t value);
+};
+
+struct np_adapter {
+	/*
+	 * The handle drivers get is &block: DDK macros call through its
+	 * handler pointers, and np_adapter_from_handle() goes back.
+	 */
+	NDIS_MINIPORT_BLOCK block;
+	uint32_t magic;
+	struct np_ctx ctx;
+	struct np_arena dma;
+	struct np_param params[NP_MAX_PARAMS];
+	int nparams;
+	NDIS_HANDLE adapter_context;
+	PNDIS_CONFIGURATION_PARAMETER cfg_allocs[32];	/* freed at close */
+	uint32_t ncfg;
+	UCHAR network_address[6];
+	UINT port_base, port_count;
+	struct np_device *device;
+	ULONG attributes;
+	UINT check_for_hang_secs;
+	int initialised;
+	int in_halt;
+
+	/* interrupts: level-triggered line, mirrored onto an eventfd */
+	PNDIS_MINIPORT_INTERRUPT interrupt;
+	int request_isr;
+	int irq_line;
+	int irq_eventfd;
+	uint64_t interrupts, dpcs;
+
+	struct np_timer timers[NP_MAX_TIMERS];
+	PNDIS_WORK_ITEM work[16];
+	uint32_t nwork;
+	PVOID shutdown_ctx;
+	ADAPTER_SHUTDOWN_HANDLER shutdown_fn;
+
+	/* indications and completions, queued while the driver runs */
+	struct np_api_event events[NP_EVENT_QUEUE];
+	uint32_t ev_head, ev_tail;
+	uint64_t ev_dropped;
+	uint8_t *rx_ring;
+	uint32_t rx_head, rx_tail;
+	PNDIS_PACKET to_return[NP_EVENT_QUEUE];
+	uint32_t nreturn;
+
+	/* the one outstanding OID request */
+	int oid_pending;
+	NDIS_STATUS oid_status;
+	ULONG oid_written, oid_needed;
+	ULONG *oid_written_ptr, *oid_needed_ptr;
+
+	/* bookkeeping the verifier and reports read */
+	struct np_api_violation violations[64];
+	uint64_t nviolations;
+	uint8_t fatal_mask[NP_VIOL_COUNT];
+	uint64_t port_reads, port_writes;
+};
+
+#define NP_ADAPTER_MAGIC 0x4e504144	/* "NPAD" */
+
+struct np_adapter *np_adapter_from_handle(NDIS_HANDLE h);
+void np_adapter_queue(struct np_adapter *a, const struct np_api_event *ev);
+const struct np_param *np_adapter_param(struct np_adapter *a,
+					const char *name);
+
+/* The adapter the current call runs for, or NULL (DriverEntry). */
+static inline struct np_adapter *np_current_adapter(void)
+{
+	struct np_ctx *c = np_current_ctx();
+
+	return c ? c->adapter : NULL;
+}
+
+/* Arena of whatever context the current export runs for. */
+static inline struct np_arena *np_current_arena(void)
+{
+	struct np_ctx *c = np_current_ctx();
+
+	return c ? &c->arena : NULL;
+}
+
+/* ---- shared helpers ------------------------------------------------------- */
+
+uint64_t np_now_ns(void);
+int np_free_pool(PVOID va, const char *fn);
+BOOLEAN np_ustr_equal(PCUNICODE_STRING a, PCUNICODE_STRING b, BOOLEAN ci);
+size_t np_utf16_len(PCWSTR s, size_t max);
+void np_set_error(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif /* NP_H */

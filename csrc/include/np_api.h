@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * np_api.h - the narrow, batched interface Python sees through cffi.
+ *
+ * The build script hands this file to cffi's cdef after dropping the
+ * preprocessor lines, so it holds only declarations cffi can parse: no
+ * macros but integer constants, no Windows types, no ms_abi anywhere.
+ */
+#ifndef NP_API_H
+#define NP_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define NP_API_VERSION 1
+
+#define NP_STACK_DEFAULT 65536
+#define NP_STACK_MIN 16384
+#define NP_STACK_MAX 67108864
+/* A refusal to call into a context whose driver already faulted. */
+#define NP_REFUSED_FAULTED 3758096385
+/* Fault codes of our own, beside the NTSTATUS ones the trap reports. */
+#define NP_FAULT_BUGCHECK 3758099392
+#define NP_FAULT_VERIFIER 3221226529
+
+enum np_entry {
+	NP_EP_DRIVER_ENTRY,
+	NP_EP_INITIALIZE,
+	NP_EP_HALT,
+	NP_EP_QUERY_INFORMATION,
+	NP_EP_SET_INFORMATION,
+	NP_EP_SEND_PACKETS,
+	NP_EP_ISR,
+	NP_EP_HANDLE_INTERRUPT,
+	NP_EP_DISABLE_INTERRUPT,
+	NP_EP_ENABLE_INTERRUPT,
+	NP_EP_RESET,
+	NP_EP_CHECK_FOR_HANG,
+	NP_EP_RETURN_PACKET,
+	NP_EP_TIMER,
+	NP_EP_SHUTDOWN,
+	NP_EP_COUNT
+};
+
+enum np_violation {
+	NP_VIOL_IRQL,
+	NP_VIOL_DOUBLE_COMPLETE,
+	NP_VIOL_INDICATE_HELD,
+	NP_VIOL_FREE_UNRETURNED,
+	NP_VIOL_LOCK_NOT_HELD,
+	NP_VIOL_POOL_LEAK,
+	NP_VIOL_BAD_DMA,
+	NP_VIOL_BAD_FREE,
+	NP_VIOL_BAD_CALL,
+	NP_VIOL_COUNT
+};
+
+enum np_event_type {
+	NP_EV_SEND_COMPLETE,
+	NP_EV_RECEIVE,
+	NP_EV_STATUS,
+	NP_EV_STATUS_COMPLETE,
+	NP_EV_RESET_COMPLETE,
+	NP_EV_QUERY_COMPLETE,
+	NP_EV_SET_COMPLETE,
+	NP_EV_SEND_RESOURCES
+};
+
+struct np_api_fault {
+	uint32_t code;
+	int32_t signo;
+	uint64_t addr;
+	uint64_t pc;
+	uint64_t sp;
+	uint64_t depth;
+	uint32_t entry;
+	uint8_t irql;
+	uint64_t bugcheck[5];
+	char where[160];
+};
+
+struct np_api_event {
+	uint32_t type;
+	int32_t status;
+	uint64_t packet;
+	uint32_t len;
+	uint32_t offset;
+	uint8_t data[32];
+};
+
+struct np_api_alloc {
+	uint32_t tag;
+	uint64_t size;
+};
+
+struct np_api_violation {
+	uint32_t kind;
+	uint32_t entry;
+	uint8_t irql;
+	uint8_t fatal;
+	char text[150];
+};
+
+struct np_api_stack {
+	uint64_t size;
+	uint64_t lifetime;
+	uint64_t entry[15];
+	uint64_t calls[15];
+};
+
+struct np_api_map {
+	uint64_t addr;
+	uint64_t len;
+	char kind[16];
+};
+
+struct np_image;
+struct np_adapter;
+
+int np_api_version(void);
+uint64_t np_api_now_ns(void);
+int np_api_trap_ensure(void);
+size_t np_api_maps(struct np_api_map *out, size_t max);
+
+int np_api_image_load(const uint8_t *data, size_t len, const char *name,
+		      size_t stack_size, struct np_image **out, char *err,
+		      size_t errlen);
+uint32_t np_api_image_driver_entry(struct np_image *img, int32_t *status);
+int np_api_image_registered(struct np_image *img);
+uint64_t np_api_image_base(struct np_image *img);
+uint64_t np_api_image_size(struct np_image *img);
+size_t np_api_image_log(struct np_image *img, uint64_t since, char *out,
+			size_t outlen, uint64_t *next);
+void np_api_image_fault(struct np_image *img, struct np_api_fault *out);
+void np_api_image_stack(struct np_image *img, struct np_api_stack *out);
+void np_api_image_free(struct np_image *img);
+
+int np_api_adapter_create(struct np_image *img, size_t stack_size,
+			  struct np_adapter **out, char *err, size_t errlen);
+int np_api_adapter_set_param(struct np_adapter *a, const char *name,
+			     const char *value);
+void np_api_adapter_set_deadline(struct np_adapter *a, uint32_t entry,
+				 uint64_t ns);
+void np_api_adapter_set_sampling(struct np_adapter *a, uint32_t every);
+uint32_t np_api_adapter_initialize(struct np_adapter *a, int32_t *status);
+uint32_t np_api_adapter_halt(struct np_adapter *a);
+uint32_t np_api_adapter_query(struct np_adapter *a, uint32_t oid,
+			      uint8_t *buf, uint32_t len, int32_t *status,
+			      uint32_t *written, uint32_t *needed);
+uint32_t np_api_adapter_set(struct np_adapter *a, uint32_t oid,
+			    const uint8_t *buf, uint32_t len, int32_t *status,
+			    uint32_t *read, uint32_t *needed);
+uint32_t np_api_adapter_reset(struct np_adapter *a, int32_t *status,
+			      int *addressing_reset);
+uint32_t np_api_adapter_check_for_hang(struct np_adapter *a, int *hung);
+uint32_t np_api_adapter_service_interrupt(struct np_adapter *a,
+					  uint32_t *serviced);
+uint32_t np_api_adapter_run_timers(struct np_adapter *a, uint64_t now_ns,
+				   uint32_t *ran);
+uint64_t np_api_adapter_next_timer(struct np_adapter *a);
+uint32_t np_api_adapter_return_packets(struct np_adapter *a);
+void np_api_adapter_set_irq_line(struct np_adapter *a, int level);
+int np_api_adapter_irq_line(struct np_adapter *a);
+int np_api_adapter_eventfd(struct np_adapter *a);
+int np_api_adapter_interrupt_registered(struct np_adapter *a);
+size_t np_api_adapter_events(struct np_adapter *a, struct np_api_event *out,
+			     size_t max, uint8_t *rx, size_t rxlen);
+void np_api_adapter_fault(struct np_adapter *a, struct np_api_fault *out);
+void np_api_adapter_stack(struct np_adapter *a, struct np_api_stack *out);
+size_t np_api_adapter_allocations(struct np_adapter *a,
+				  struct np_api_alloc *out, size_t max);
+size_t np_api_adapter_violations(struct np_adapter *a,
+				 struct np_api_violation *out, size_t max,
+				 uint64_t *total);
+void np_api_adapter_set_fatal(struct np_adapter *a, uint32_t kind, int fatal);
+void np_api_adapter_free(struct np_adapter *a);
+
+/* Benchmarks: the trampoline against a direct call and swapcontext. */
+double np_api_bench_direct(uint64_t iterations);
+double np_api_bench_trampoline(uint64_t iterations);
+double np_api_bench_swapcontext(uint64_t iterations);
+uint64_t np_api_bench_noop(void);
+
+#endif /* NP_API_H */

@@ -1,0 +1,130 @@
+"""The one module that talks to the compiled runtime (ndisproxy._native).
+
+It turns C status codes into exceptions and C structs into Python values, so
+nothing else in the package handles a raw pointer.  Importing it checks that
+the compiled module matches this package.
+"""
+from . import errors
+from ._native import ffi, lib
+
+API_VERSION = 1
+
+if lib.np_api_version() != API_VERSION:  # pragma: no cover - a broken install
+    raise ImportError(
+        f"ndisproxy._native speaks API {lib.np_api_version()}, this package "
+        f"expects {API_VERSION}: reinstall ndisproxy")
+
+ENTRY_POINTS = (
+    "DriverEntry",
+    "MiniportInitialize",
+    "MiniportHalt",
+    "MiniportQueryInformation",
+    "MiniportSetInformation",
+    "MiniportSendPackets",
+    "MiniportISR",
+    "MiniportHandleInterrupt",
+    "MiniportDisableInterrupt",
+    "MiniportEnableInterrupt",
+    "MiniportReset",
+    "MiniportCheckForHang",
+    "MiniportReturnPacket",
+    "MiniportTimer",
+    "MiniportShutdown",
+)
+
+VIOLATIONS = (
+    "irql",
+    "double-complete",
+    "indicate-held",
+    "free-unreturned",
+    "lock-not-held",
+    "pool-leak",
+    "bad-dma",
+    "bad-free",
+    "bad-call",
+)
+
+IRQL_NAMES = {0: "PASSIVE_LEVEL", 1: "APC_LEVEL", 2: "DISPATCH_LEVEL"}
+
+STATUS_STACK_OVERFLOW = 0xC00000FD
+STATUS_ACCESS_VIOLATION = 0xC0000005
+STATUS_IO_TIMEOUT = 0xC00000B5
+STATUS_IN_PAGE_ERROR = 0xC0000006
+STATUS_ILLEGAL_INSTRUCTION = 0xC000001D
+STATUS_INTEGER_DIVIDE_BY_ZERO = 0xC0000094
+
+_FAULT_TYPES = {
+    STATUS_STACK_OVERFLOW: (errors.StackOverflowFault, "stack overflow"),
+    STATUS_ACCESS_VIOLATION: (errors.AccessViolationFault, "access violation"),
+    STATUS_IO_TIMEOUT: (errors.DriverTimeoutFault, "deadline missed (hang)"),
+    STATUS_IN_PAGE_ERROR: (errors.AccessViolationFault, "bus error"),
+    STATUS_ILLEGAL_INSTRUCTION: (errors.DriverFault, "illegal instruction"),
+    STATUS_INTEGER_DIVIDE_BY_ZERO: (errors.DriverFault, "integer divide by zero"),
+    lib.NP_FAULT_BUGCHECK: (errors.BugCheckFault, "bug check"),
+    lib.NP_FAULT_VERIFIER: (errors.VerifierFault, "fatal verifier violation"),
+}
+
+
+def irql_name(irql):
+    return IRQL_NAMES.get(irql, "DIRQL" if irql >= 3 else str(irql))
+
+
+def status_name(status):
+    """``NDIS_STATUS_FAILURE`` for -1073741823, or the hex value."""
+    status &= 0xFFFFFFFF
+    for prefix in ("NDIS_STATUS_", "STATUS_"):
+        for name in _STATUS_NAMES.get(prefix, ()):
+            if getattr(lib, name) & 0xFFFFFFFF == status:
+                return name
+    return f"0x{status:08X}"
+
+
+_STATUS_NAMES = {
+    prefix: sorted(n for n in dir(lib) if n.startswith(prefix))
+    for prefix in ("NDIS_STATUS_", "STATUS_")
+}
+
+
+def error_text(buf):
+    return ffi.string(buf).decode("utf-8", "replace")
+
+
+def raise_fault(code, report, image_name, stack_size):
+    """Raise the DriverFault subclass for a fault the runtime trapped."""
+    if code == lib.NP_REFUSED_FAULTED:
+        raise errors.DriverFaulted(
+            f"{image_name} faulted earlier; its state was abandoned: load the image again")
+    cls, what = _FAULT_TYPES.get(code, (errors.DriverFault, f"fault 0x{code:08X}"))
+    entry = ENTRY_POINTS[report.entry] if report.entry < len(ENTRY_POINTS) else "?"
+    where = ffi.string(report.where).decode("utf-8", "replace")
+    detail = f"at {where}" if where else ""
+    if cls is errors.BugCheckFault:
+        detail = (f"KeBugCheckEx(0x{report.bugcheck[0]:X}, "
+                  + ", ".join(f"0x{v:X}" for v in report.bugcheck[1:]) + f") {detail}")
+    elif cls is errors.AccessViolationFault and report.addr:
+        detail += f" touching 0x{report.addr:x}"
+    message = (f"{what} in {entry} of {image_name} {detail}, IRQL {irql_name(report.irql)}, "
+               f"{report.depth} bytes deep in a {stack_size // 1024} KiB stack")
+    raise cls(" ".join(message.split()), code=code, entry_point=entry, where=where,
+              address=report.addr, depth=report.depth, irql=report.irql,
+              stack_size=stack_size, image=image_name)
+
+
+def stack_report(c_report):
+    """A StackReport-shaped dict from struct np_api_stack."""
+    return {
+        "size": c_report.size,
+        "lifetime": c_report.lifetime,
+        "entry_points": {
+            name: {"high_water": c_report.entry[i], "calls": c_report.calls[i]}
+            for i, name in enumerate(ENTRY_POINTS) if c_report.calls[i]
+        },
+    }
+
+
+def mappings():
+    """Every mapping the runtime holds: [(addr, length, kind)]."""
+    n = lib.np_api_maps(ffi.NULL, 0)
+    buf = ffi.new("struct np_api_map[]", n + 16)
+    n = lib.np_api_maps(buf, n + 16)
+    return [(m.addr, m.len, ffi.string(m.kind).decode()) for m in buf[0:n]]

@@ -1,0 +1,417 @@
+"""Driver images and adapters: the in-process driver host.
+
+A DriverImage is one loaded PE32+ .sys with its DriverEntry run on a private
+stack; an Adapter is one miniport instance created from it, with its own
+stack, arenas, registry parameters and queues.  Every method that enters
+the driver does so through the runtime's trampoline; a fault inside the
+driver raises a DriverFault subclass and leaves the whole image abandoned
+(like a bugchecked driver): load it again to continue.
+
+Objects here are synchronous and not thread-safe; the trio host (later
+issues) drives them from one task per adapter.
+"""
+import dataclasses
+import os
+import pathlib
+
+from . import errors
+from ._binding import (
+    ENTRY_POINTS, VIOLATIONS, error_text, ffi, irql_name, lib, raise_fault,
+    stack_report, status_name,
+)
+
+KiB = 1024
+DEFAULT_STACK_SIZE = lib.NP_STACK_DEFAULT
+MIN_STACK_SIZE = lib.NP_STACK_MIN
+NDIS_STATUS_SUCCESS = 0
+NDIS_STATUS_PENDING = lib.NDIS_STATUS_PENDING
+
+
+@dataclasses.dataclass(frozen=True)
+class OidResult:
+    """What a driver answered to one OID request."""
+    status: int
+    data: bytes
+    needed: int
+
+    @property
+    def status_name(self):
+        return status_name(self.status)
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    """An indication or completion the driver made, drained after it returned.
+
+    ``kind`` is one of send-complete, receive, status, status-complete,
+    reset-complete, query-complete, set-complete, send-resources.
+    """
+    kind: str
+    status: int
+    packet: int = 0
+    frame: bytes = b""
+    info: bytes = b""
+    length: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Violation:
+    kind: str
+    entry_point: str
+    irql: str
+    fatal: bool
+    text: str
+
+
+_EVENT_KINDS = ("send-complete", "receive", "status", "status-complete",
+                "reset-complete", "query-complete", "set-complete", "send-resources")
+
+
+def _check_stack_size(stack_size):
+    if not MIN_STACK_SIZE <= stack_size <= lib.NP_STACK_MAX:
+        raise ValueError(f"stack_size {stack_size} is outside {MIN_STACK_SIZE}.."
+                         f"{lib.NP_STACK_MAX} bytes (default {DEFAULT_STACK_SIZE})")
+
+
+class DriverImage:
+    """A loaded driver image.  Use ``DriverImage.load(path)``."""
+
+    def __init__(self, handle, name, stack_size):
+        self._handle = handle
+        self.name = name
+        self.stack_size = stack_size
+        self._adapters = []
+        self._log_next = 0
+        self._log = []
+
+    @classmethod
+    def load(cls, path, *, stack_size=DEFAULT_STACK_SIZE, run_driver_entry=True):
+        """Load, relocate and bind ``path``; then run DriverEntry.
+
+        Raises ImageError (UnresolvedImportsError lists every missing
+        import) before any driver code runs, and DriverError if DriverEntry
+        fails or faults.
+        """
+        _check_stack_size(stack_size)
+        path = pathlib.Path(path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise errors.ImageError(f"{path}: {exc.strerror or exc}") from None
+        name = path.name
+        handle = ffi.new("struct np_image **")
+        err = ffi.new("char[]", 1024)
+        if lib.np_api_image_load(data, len(data), name.encode()[:63], stack_size, handle,
+                                 err, len(err)):
+            message = f"{name}: {error_text(err)}"
+            text = error_text(err)
+            if "unresolved import" in text:
+                imports = text.split(": ", 1)[1].removesuffix(", ...").split(", ")
+                raise errors.UnresolvedImportsError(message, imports)
+            raise errors.ImageError(message)
+        image = cls(handle[0], name, stack_size)
+        if run_driver_entry:
+            try:
+                image.run_driver_entry()
+            except BaseException:
+                image.close()
+                raise
+        return image
+
+    def _require_open(self):
+        if self._handle is None:
+            raise ValueError(f"driver image {self.name} is closed")
+
+    def _check_fault(self, code):
+        if code:
+            report = ffi.new("struct np_api_fault *")
+            lib.np_api_image_fault(self._handle, report)
+            raise_fault(code, report, self.name, self.stack_size)
+
+    def run_driver_entry(self):
+        self._require_open()
+        status = ffi.new("int32_t *")
+        self._check_fault(lib.np_api_image_driver_entry(self._handle, status))
+        if status[0] != 0:
+            raise errors.DriverStatusError(
+                f"DriverEntry of {self.name} returned {status_name(status[0])}", status[0])
+        if not lib.np_api_image_registered(self._handle):
+            raise errors.DriverError(f"DriverEntry of {self.name} registered no miniport")
+
+    @property
+    def base(self):
+        self._require_open()
+        return lib.np_api_image_base(self._handle)
+
+    @property
+    def size(self):
+        self._require_open()
+        return lib.np_api_image_size(self._handle)
+
+    def log(self):
+        """Every DbgPrint line the driver printed (the last 64 are kept)."""
+        self._require_open()
+        buf = ffi.new("char[]", 64 * 260)
+        nxt = ffi.new("uint64_t *")
+        n = lib.np_api_image_log(self._handle, self._log_next, buf, len(buf), nxt)
+        self._log_next = nxt[0]
+        if n:
+            raw = ffi.buffer(buf, n)[:]
+            self._log.extend(line.decode("utf-8", "replace") for line in raw.split(b"\0")[:-1])
+        return list(self._log[-64:])
+
+    def stack_report(self):
+        """High-water marks of DriverEntry's private stack."""
+        self._require_open()
+        out = ffi.new("struct np_api_stack *")
+        lib.np_api_image_stack(self._handle, out)
+        return stack_report(out)
+
+    def create_adapter(self, *, stack_size=DEFAULT_STACK_SIZE, parameters=None):
+        """A new, not yet initialised adapter with these registry parameters."""
+        self._require_open()
+        _check_stack_size(stack_size)
+        handle = ffi.new("struct np_adapter **")
+        err = ffi.new("char[]", 512)
+        if lib.np_api_adapter_create(self._handle, stack_size, handle, err, len(err)):
+            if "faulted" in error_text(err):
+                raise errors.DriverFaulted(error_text(err))
+            raise errors.DriverError(error_text(err))
+        adapter = Adapter(self, handle[0], stack_size)
+        self._adapters.append(adapter)
+        for key, value in (parameters or {}).items():
+            adapter.set_parameter(key, value)
+        return adapter
+
+    def close(self):
+        """Free the image and every adapter created from it."""
+        if self._handle is None:
+            return
+        for adapter in list(self._adapters):
+            adapter.close()
+        lib.np_api_image_free(self._handle)
+        self._handle = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def __repr__(self):
+        state = "closed" if self._handle is None else f"at 0x{self.base:x}"
+        return f"<DriverImage {self.name} {state}>"
+
+
+class Adapter:
+    """One miniport adapter of a DriverImage."""
+
+    def __init__(self, image, handle, stack_size):
+        self.image = image
+        self._handle = handle
+        self.stack_size = stack_size
+        self.initialized = False
+
+    # -- plumbing ---------------------------------------------------------
+
+    def _require_open(self):
+        if self._handle is None:
+            raise ValueError("adapter is closed")
+
+    def _check_fault(self, code):
+        if code == 0:
+            return
+        if code == lib.STATUS_INVALID_PARAMETER & 0xFFFFFFFF:
+            raise ValueError("adapter is not in a state for that call "
+                             "(initialise it first, once)")
+        report = ffi.new("struct np_api_fault *")
+        lib.np_api_adapter_fault(self._handle, report)
+        self.initialized = False
+        raise_fault(code, report, self.image.name, self.stack_size)
+
+    def set_parameter(self, name, value):
+        """Set a registry parameter read through NdisReadConfiguration."""
+        self._require_open()
+        if isinstance(value, bool):
+            value = int(value)
+        text = str(value)
+        rc = lib.np_api_adapter_set_param(self._handle, str(name).encode(), text.encode())
+        if rc:
+            raise ValueError(f"parameter {name!r}={text!r}: "
+                             f"{os.strerror(-rc) if rc < 0 else rc} "
+                             "(names < 64 bytes, values < 192, at most 32 parameters)")
+
+    def set_deadline(self, entry_point, seconds):
+        """Deadline for one entry point; ``None`` or 0 disables it."""
+        self._require_open()
+        index = ENTRY_POINTS.index(entry_point)
+        lib.np_api_adapter_set_deadline(self._handle, index, int((seconds or 0) * 1e9))
+
+    def set_fatal(self, violation, fatal=True):
+        """Make a verifier violation kind stop the driver (or only warn)."""
+        self._require_open()
+        lib.np_api_adapter_set_fatal(self._handle, VIOLATIONS.index(violation), int(fatal))
+
+    def set_stack_sampling(self, every):
+        """Measure per-entry-point stack use on one call in ``every``."""
+        self._require_open()
+        lib.np_api_adapter_set_sampling(self._handle, every)
+
+    # -- entry points -----------------------------------------------------
+
+    def initialize(self):
+        """Run MiniportInitialize; raise if it fails or faults."""
+        self._require_open()
+        status = ffi.new("int32_t *")
+        self._check_fault(lib.np_api_adapter_initialize(self._handle, status))
+        if status[0] != 0:
+            raise errors.DriverStatusError(
+                f"MiniportInitialize of {self.image.name} returned {status_name(status[0])}",
+                status[0])
+        self.initialized = True
+
+    def halt(self):
+        """Run MiniportHalt."""
+        self._require_open()
+        self.initialized = False
+        self._check_fault(lib.np_api_adapter_halt(self._handle))
+
+    def query_raw(self, oid, length=256):
+        """MiniportQueryInformation with a ``length``-byte buffer: an OidResult."""
+        self._require_open()
+        buf = ffi.new("uint8_t[]", max(length, 1))
+        status = ffi.new("int32_t *")
+        done = ffi.new("uint32_t *")
+        needed = ffi.new("uint32_t *")
+        self._check_fault(lib.np_api_adapter_query(self._handle, oid, buf, length, status,
+                                                   done, needed))
+        return OidResult(status[0], bytes(buf[0:min(done[0], length)]), needed[0])
+
+    def set_raw(self, oid, data):
+        """MiniportSetInformation with ``data``: an OidResult (data empty)."""
+        self._require_open()
+        data = bytes(data)
+        status = ffi.new("int32_t *")
+        done = ffi.new("uint32_t *")
+        needed = ffi.new("uint32_t *")
+        self._check_fault(lib.np_api_adapter_set(self._handle, oid, data, len(data), status,
+                                                 done, needed))
+        return OidResult(status[0], b"", needed[0])
+
+    def reset(self):
+        """Run MiniportReset: (status, addressing_reset)."""
+        self._require_open()
+        status = ffi.new("int32_t *")
+        addressing = ffi.new("int *")
+        self._check_fault(lib.np_api_adapter_reset(self._handle, status, addressing))
+        return status[0], bool(addressing[0])
+
+    def check_for_hang(self):
+        self._require_open()
+        hung = ffi.new("int *")
+        self._check_fault(lib.np_api_adapter_check_for_hang(self._handle, hung))
+        return bool(hung[0])
+
+    # -- interrupts, timers, queues ---------------------------------------
+
+    @property
+    def interrupt_fd(self):
+        """An eventfd that becomes readable when the interrupt line rises."""
+        self._require_open()
+        return lib.np_api_adapter_eventfd(self._handle)
+
+    @property
+    def interrupt_registered(self):
+        self._require_open()
+        return bool(lib.np_api_adapter_interrupt_registered(self._handle))
+
+    def set_irq_line(self, level):
+        """Drive the (level-triggered) interrupt line, as a device would."""
+        self._require_open()
+        lib.np_api_adapter_set_irq_line(self._handle, int(bool(level)))
+
+    def service_interrupt(self):
+        """ISR and DPC while the line is up; returns how many rounds ran."""
+        self._require_open()
+        serviced = ffi.new("uint32_t *")
+        self._check_fault(lib.np_api_adapter_service_interrupt(self._handle, serviced))
+        return serviced[0]
+
+    def next_timer(self):
+        """Monotonic ns of the next armed timer, or None."""
+        self._require_open()
+        return lib.np_api_adapter_next_timer(self._handle) or None
+
+    def run_timers(self, now_ns=None):
+        """Run every timer due by ``now_ns`` (default: now); returns the count."""
+        self._require_open()
+        ran = ffi.new("uint32_t *")
+        now = lib.np_api_now_ns() if now_ns is None else now_ns
+        self._check_fault(lib.np_api_adapter_run_timers(self._handle, now, ran))
+        return ran[0]
+
+    def events(self, max_events=256):
+        """Drain the indications and completions the driver queued."""
+        self._require_open()
+        out = ffi.new("struct np_api_event[]", max_events)
+        rx = ffi.new("uint8_t[]", 256 * 1024)
+        n = lib.np_api_adapter_events(self._handle, out, max_events, rx, len(rx))
+        result = []
+        for ev in out[0:n]:
+            kind = _EVENT_KINDS[ev.type]
+            frame = bytes(rx[ev.offset:ev.offset + ev.len]) if kind == "receive" else b""
+            info = bytes(ev.data[0:min(ev.len, 32)]) if kind == "status" else b""
+            result.append(Event(kind, ev.status, ev.packet, frame, info, ev.len))
+        return result
+
+    def return_packets(self):
+        """Hand indicated packets back to the driver (one crossing)."""
+        self._require_open()
+        self._check_fault(lib.np_api_adapter_return_packets(self._handle))
+
+    # -- reports ----------------------------------------------------------
+
+    def stack_report(self):
+        """Lifetime and per-entry-point high-water marks, in bytes."""
+        self._require_open()
+        out = ffi.new("struct np_api_stack *")
+        lib.np_api_adapter_stack(self._handle, out)
+        return stack_report(out)
+
+    def allocations(self):
+        """Pool allocations outstanding: [(tag, size)], tag as 4 characters."""
+        self._require_open()
+        n = lib.np_api_adapter_allocations(self._handle, ffi.NULL, 0)
+        out = ffi.new("struct np_api_alloc[]", n + 1)
+        n = lib.np_api_adapter_allocations(self._handle, out, n + 1)
+        return [(a.tag.to_bytes(4, "little").decode("latin-1"), a.size) for a in out[0:n]]
+
+    def violations(self):
+        """Verifier findings so far (the last 64 are kept)."""
+        self._require_open()
+        out = ffi.new("struct np_api_violation[]", 64)
+        total = ffi.new("uint64_t *")
+        n = lib.np_api_adapter_violations(self._handle, out, 64, total)
+        return [Violation(VIOLATIONS[v.kind], ENTRY_POINTS[v.entry], irql_name(v.irql),
+                          bool(v.fatal), ffi.string(v.text).decode("utf-8", "replace"))
+                for v in out[0:n]]
+
+    def close(self):
+        """Free the adapter (it is not halted: call halt() first if it should be)."""
+        if self._handle is None:
+            return
+        lib.np_api_adapter_free(self._handle)
+        self._handle = None
+        if self in self.image._adapters:
+            self.image._adapters.remove(self)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._handle is not None and self.initialized:
+            try:
+                self.halt()
+            finally:
+                self.close()
+        self.close()

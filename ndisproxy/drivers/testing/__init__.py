@@ -1,0 +1,1 @@
+"""Tiny single-purpose PE test drivers (see csrc/drivers/testing/)."""
