@@ -54,7 +54,7 @@ static uint64_t bench_thunk(void *arg)
 	return 0;
 }
 
-double np_api_bench_trampoline(uint64_t iterations)
+double np_api_bench_trampoline(uint64_t iterations, uint32_t sample_every)
 {
 	static struct np_image img;
 	uint64_t i, t0;
@@ -64,8 +64,9 @@ double np_api_bench_trampoline(uint64_t iterations)
 	if (np_ctx_init(&img.ctx, &img, NP_STACK_DEFAULT, 1 << 20))
 		return -1;
 	strcpy(img.name, "bench");
-	/* The data path samples its marks; one call in 64 pays for a scan. */
-	img.ctx.stack.sample_every = 64;
+	/* 0: never measure; else one call in sample_every pays for a scan. */
+	img.ctx.stack.sample_every = sample_every ? sample_every : UINT32_MAX;
+	img.ctx.stack.sample_countdown = img.ctx.stack.sample_every - 1;
 	np_trap_ensure();
 	t0 = np_now_ns();
 	for (i = 0; i < iterations; i++)

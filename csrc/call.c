@@ -119,81 +119,42 @@ void np_ctx_fault_report(struct np_ctx *c, struct np_api_fault *out)
 	describe(c, out);
 }
 
-uint32_t np_call(struct np_ctx *c, enum np_entry ep, uint8_t irql,
-		 np_thunk_fn fn, void *arg, uint64_t *ret)
+/* The driver faulted in this call: keep the report, abandon the image. */
+uint32_t np_call_faulted(struct np_ctx *c, struct np_thread *t,
+			 enum np_entry ep)
 {
-	struct np_thread *t = np_thread_get();
+	size_t used = measure(&c->stack);
+
+	if (used > c->stack.hw_entry[ep])
+		c->stack.hw_entry[ep] = used;
+	c->fault = t->fault;
+	c->faulted = 1;
+	/* The image's global state may be torn too: drop it whole. */
+	c->image->ctx.faulted = 1;
+	return t->fault.code;
+}
+
+/*
+ * A call whose stack use is measured: start from a freshly painted stack so
+ * that what the scan finds afterwards is this entry point's alone.
+ */
+uint32_t np_call_measured(struct np_ctx *c, enum np_entry ep, uint8_t irql,
+			  np_thunk_fn fn, void *arg, uint64_t *ret)
+{
 	struct np_stack *s = &c->stack;
-	uint64_t rv, deadline = c->deadline_ns[ep];
-	static int watchdog_armed;
-	int sample;
+	uint32_t rc;
+	size_t used;
 
-	if (!t)
-		return STATUS_INSUFFICIENT_RESOURCES;
-	if (c->faulted || c->image->ctx.faulted)
-		return NP_REFUSED_FAULTED;
-	if (atomic_load_explicit(&t->in_driver, memory_order_relaxed))
-		return STATUS_INVALID_PARAMETER;	/* our bug: no nesting */
-
-	sample = s->sample_countdown == 0;
-	if (sample) {
-		s->sample_countdown = s->sample_every - 1;
-		measure(s);
-	} else {
-		s->sample_countdown--;
-	}
-
-	/*
-	 * Only this thread and its own signal handler read most of this, so
-	 * relaxed stores and a signal fence suffice; the watchdog thread reads
-	 * in_driver/call_seq/budget_ns and tolerates a stale view by a tick.
-	 */
-	t->guard_lo = s->guard_lo;
-	t->stack_base = s->base;
-	t->stack_top = s->top;
-	t->entry = ep;
-	t->irql = irql;
-	t->ctx = c;
-	t->fault.code = 0;
-	atomic_store_explicit(&t->call_seq,
-			      atomic_load_explicit(&t->call_seq, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
-	atomic_store_explicit(&t->budget_ns, deadline, memory_order_relaxed);
-	if (deadline && !watchdog_armed) {
+	s->sample_countdown = s->sample_every - 1;
+	if (c->deadline_ns[ep])
 		np_watchdog_arm();
-		watchdog_armed = 1;
-	}
-	atomic_signal_fence(memory_order_seq_cst);
-	atomic_store_explicit(&t->in_driver, 1, memory_order_release);
-	atomic_signal_fence(memory_order_seq_cst);
-
-	rv = np_call_on_stack(t, s->top, fn, arg);
-
-	atomic_signal_fence(memory_order_seq_cst);
-	atomic_store_explicit(&t->in_driver, 0, memory_order_release);
-	atomic_signal_fence(memory_order_seq_cst);
-	t->ctx = NULL;
-	s->calls[ep]++;
-
-	if (t->fault.code) {
-		size_t used = measure(s);
-
-		if (used > s->hw_entry[ep])
-			s->hw_entry[ep] = used;
-		c->fault = t->fault;
-		c->faulted = 1;
-		/* The image's global state may be torn too: drop it whole. */
-		c->image->ctx.faulted = 1;
-		return t->fault.code;
-	}
-	if (sample) {
-		size_t used = measure(s);
-
-		if (used > s->hw_entry[ep])
-			s->hw_entry[ep] = used;
-	}
-	if (ret)
-		*ret = rv;
+	measure(s);
+	rc = np_call_enter(c, ep, irql, fn, arg, ret);
+	if (rc)
+		return rc;
+	used = measure(s);
+	if (used > s->hw_entry[ep])
+		s->hw_entry[ep] = used;
 	return 0;
 }
 

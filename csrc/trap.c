@@ -41,7 +41,7 @@
 #define NP_MAX_THREADS 64
 #define NP_WATCHDOG_PERIOD_NS (2 * 1000 * 1000)
 
-static __thread struct np_thread *np_tls __attribute__((tls_model("initial-exec")));
+__thread struct np_thread *np_tls __attribute__((tls_model("initial-exec")));
 
 static const int trapped_signals[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE };
 #define NP_NSIGNALS NP_ARRAY_SIZE(trapped_signals)
@@ -80,8 +80,8 @@ static uint32_t fault_code(int sig, const siginfo_t *si, uintptr_t sp,
 
 	switch (sig) {
 	case SIGSEGV:
-		if ((addr >= t->guard_lo && addr < t->stack_base) ||
-		    sp < t->stack_base)
+		if ((addr >= t->stack->guard_lo && addr < t->stack->base) ||
+		    sp < t->stack->base)
 			return STATUS_STACK_OVERFLOW;
 		return STATUS_ACCESS_VIOLATION;
 	case SIGBUS:
@@ -249,19 +249,12 @@ static int ensure_altstack(struct np_thread *t)
 	return sigaltstack(&ss, NULL);
 }
 
-struct np_thread *np_thread_current(void)
+struct np_thread *np_thread_setup(void)
 {
-	return np_tls;
-}
-
-struct np_thread *np_thread_get(void)
-{
-	struct np_thread *t = np_tls;
+	struct np_thread *t;
 	long min;
 	int i;
 
-	if (t)
-		return t;
 	pthread_once(&thread_key_once, make_thread_key);
 	t = np_map(NP_PAGE_SIZE, PROT_READ | PROT_WRITE, "thread");
 	if (!t)

@@ -100,7 +100,7 @@ def raise_fault(code, report, image_name, stack_size):
     detail = f"at {where}" if where else ""
     if cls is errors.BugCheckFault:
         detail = (f"KeBugCheckEx(0x{report.bugcheck[0]:X}, "
-                  + ", ".join(f"0x{v:X}" for v in report.bugcheck[1:]) + f") {detail}")
+                  + ", ".join(f"0x{v:X}" for v in list(report.bugcheck)[1:]) + f") {detail}")
     elif cls is errors.AccessViolationFault and report.addr:
         detail += f" touching 0x{report.addr:x}"
     message = (f"{what} in {entry} of {image_name} {detail}, IRQL {irql_name(report.irql)}, "

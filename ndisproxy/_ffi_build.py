@@ -17,8 +17,8 @@ INCLUDE = ROOT / "csrc" / "include"
 
 SOURCES = [
     "adapter.c", "arena.c", "bench.c", "call.c", "hal.c", "image.c",
-    "maps.c", "ndis.c", "ntoskrnl.c", "pe.c", "stack.c", "trampoline.c",
-    "trap.c", "winfmt.c",
+    "indicate.c", "maps.c", "ndis.c", "ntoskrnl.c", "pe.c", "stack.c", "trampoline.c",
+    "trap.c", "verifier.c", "winfmt.c",
 ]
 
 CONSTANT_PREFIXES = ("NDIS_STATUS_", "OID_", "STATUS_", "NDIS_PACKET_TYPE_",

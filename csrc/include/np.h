@@ -77,7 +77,7 @@ struct np_fault {
 struct np_thread {
 	uintptr_t saved_rsp;		/* trampoline.c reads this at offset 0 */
 	_Atomic int in_driver;
-	uintptr_t guard_lo, stack_base, stack_top;
+	struct np_stack *stack;		/* the private stack in use */
 	uint32_t entry;
 	uint8_t irql;
 	struct np_ctx *ctx;		/* whose call this is */
@@ -99,8 +99,25 @@ uint64_t np_call_on_stack(struct np_thread *t, uintptr_t top, np_thunk_fn fn,
 extern const char np_call_abort[];
 __attribute__((noreturn)) void np_abort_to(struct np_thread *t, uint64_t code);
 
-struct np_thread *np_thread_get(void);
-struct np_thread *np_thread_current(void);
+struct np_thread *np_thread_setup(void);
+
+/* Initial-exec TLS: the trap handler reads it without ever allocating. */
+extern __thread struct np_thread *np_tls
+	__attribute__((tls_model("initial-exec")));
+
+/* The calling thread's state, or NULL if it never entered a driver. */
+static inline struct np_thread *np_thread_current(void)
+{
+	return np_tls;
+}
+
+/* The calling thread's state, set up on its first driver call. */
+static inline struct np_thread *np_thread_get(void)
+{
+	struct np_thread *t = np_tls;
+
+	return __builtin_expect(t != NULL, 1) ? t : np_thread_setup();
+}
 int np_trap_ensure(void);
 void np_watchdog_arm(void);
 
@@ -156,10 +173,6 @@ int np_ctx_init(struct np_ctx *c, struct np_image *img, size_t stack_size,
 		size_t arena_size);
 void np_ctx_destroy(struct np_ctx *c);
 
-/* Run fn(arg) on c's private stack; 0, or an NTSTATUS fault code. */
-uint32_t np_call(struct np_ctx *c, enum np_entry ep, uint8_t irql,
-		 np_thunk_fn fn, void *arg, uint64_t *ret);
-
 void np_ctx_fault_report(struct np_ctx *c, struct np_api_fault *out);
 void np_ctx_stack_report(struct np_ctx *c, struct np_api_stack *out);
 
@@ -185,7 +198,7 @@ struct np_log {
 
 void np_log_append(struct np_log *l, const char *text, size_t len);
 
-/* ---- verifier (adapter.c) ------------------------------------------------ */
+/* ---- verifier (verifier.c) ------------------------------------------------ */
 
 /* fmt follows Windows rules (np_winfmt): %u is 32 bits, %I64x 64. */
 __attribute__((ms_abi)) void np_verify(struct np_ctx *c, enum np_violation v,
@@ -237,6 +250,80 @@ int np_pe_load(struct np_image *img, const uint8_t *data, size_t len,
 void np_pe_unload(struct np_image *img);
 const void *np_module_lookup(const char *module, const char *fn,
 			     int *module_known);
+
+/* ---- entering driver code (call.c) ------------------------------------------ */
+
+uint32_t np_call_measured(struct np_ctx *c, enum np_entry ep, uint8_t irql,
+			  np_thunk_fn fn, void *arg, uint64_t *ret);
+uint32_t np_call_faulted(struct np_ctx *c, struct np_thread *t,
+			 enum np_entry ep);
+
+/*
+ * Enter driver code: run fn(arg) on c's private stack.  Returns 0, or the
+ * NTSTATUS of a fault (the context and its image are then abandoned), or
+ * NP_REFUSED_FAULTED for a context that faulted before.
+ *
+ * Invariants: a thread is in at most one driver call (exports that call back
+ * into the driver, like NdisMSynchronizeWithInterrupt, do so directly on the
+ * stack already in use); no Python runs while t->in_driver is set.
+ *
+ * Only this thread and its own signal handler read most of np_thread, so
+ * plain stores and signal fences suffice; the watchdog thread reads
+ * in_driver, call_seq and budget_ns and tolerates a view one tick old.
+ */
+static inline uint32_t np_call_enter(struct np_ctx *c, enum np_entry ep,
+				     uint8_t irql, np_thunk_fn fn, void *arg,
+				     uint64_t *ret)
+{
+	struct np_thread *t = np_thread_get();
+	struct np_stack *s = &c->stack;
+	uint64_t rv;
+
+	if (__builtin_expect(!t, 0))
+		return STATUS_INSUFFICIENT_RESOURCES;
+	if (__builtin_expect(c->faulted || c->image->ctx.faulted, 0))
+		return NP_REFUSED_FAULTED;
+	if (__builtin_expect(atomic_load_explicit(&t->in_driver,
+						  memory_order_relaxed), 0))
+		return STATUS_INVALID_PARAMETER;	/* our bug: no nesting */
+
+	t->stack = s;
+	t->entry = ep;
+	t->irql = irql;
+	t->ctx = c;
+	t->fault.code = 0;
+	atomic_store_explicit(&t->call_seq,
+		atomic_load_explicit(&t->call_seq, memory_order_relaxed) + 1,
+		memory_order_relaxed);
+	atomic_store_explicit(&t->budget_ns, c->deadline_ns[ep],
+			      memory_order_relaxed);
+	atomic_signal_fence(memory_order_seq_cst);
+	atomic_store_explicit(&t->in_driver, 1, memory_order_relaxed);
+	atomic_signal_fence(memory_order_seq_cst);
+
+	rv = np_call_on_stack(t, s->top, fn, arg);
+
+	atomic_signal_fence(memory_order_seq_cst);
+	atomic_store_explicit(&t->in_driver, 0, memory_order_relaxed);
+	atomic_signal_fence(memory_order_seq_cst);
+	s->calls[ep]++;
+	if (__builtin_expect(t->fault.code != 0, 0))
+		return np_call_faulted(c, t, ep);
+	if (ret)
+		*ret = rv;
+	return 0;
+}
+
+/* np_call_enter, measuring stack use on one call in stack.sample_every. */
+static inline uint32_t np_call(struct np_ctx *c, enum np_entry ep,
+			       uint8_t irql, np_thunk_fn fn, void *arg,
+			       uint64_t *ret)
+{
+	if (__builtin_expect(c->stack.sample_countdown == 0, 0))
+		return np_call_measured(c, ep, irql, fn, arg, ret);
+	c->stack.sample_countdown--;
+	return np_call_enter(c, ep, irql, fn, arg, ret);
+}
 
 /* ---- adapters (adapter.c) ------------------------------------------------- */
 
@@ -327,6 +414,7 @@ struct np_adapter {
 
 struct np_adapter *np_adapter_from_handle(NDIS_HANDLE h);
 void np_adapter_queue(struct np_adapter *a, const struct np_api_event *ev);
+void np_block_init(struct np_adapter *a);
 const struct np_param *np_adapter_param(struct np_adapter *a,
 					const char *name);
 

@@ -177,7 +177,7 @@ void np_api_adapter_free(struct np_adapter *a);
 
 /* Benchmarks: the trampoline against a direct call and swapcontext. */
 double np_api_bench_direct(uint64_t iterations);
-double np_api_bench_trampoline(uint64_t iterations);
+double np_api_bench_trampoline(uint64_t iterations, uint32_t sample_every);
 double np_api_bench_swapcontext(uint64_t iterations);
 uint64_t np_api_bench_noop(void);
 

@@ -1,0 +1,50 @@
+"""Private stacks: sizes, and high-water marks that match the real depth."""
+import pytest
+
+from ndisproxy import DriverImage, drivers
+
+KiB = 1024
+
+
+@pytest.mark.parametrize("depth_kib", [4, 8, 11, 16, 24, 40])
+def test_high_water_mark_matches_recursion_depth(load, depth_kib):
+    image = load("recurse")
+    adapter = image.create_adapter(parameters={"RecurseKiB": depth_kib})
+    adapter.initialize()
+    report = adapter.stack_report()
+    used = report["entry_points"]["MiniportInitialize"]["high_water"]
+    print(f"asked {depth_kib} KiB, measured {used} bytes")
+    assert abs(used - depth_kib * KiB) < 4096
+    assert report["lifetime"] >= used
+    adapter.halt()
+
+
+def test_lifetime_mark_keeps_the_deepest_call(load):
+    image = load("recurse")
+    deep = image.create_adapter(parameters={"RecurseKiB": 20})
+    deep.initialize()
+    deep.halt()
+    report = deep.stack_report()
+    assert report["lifetime"] >= 20 * KiB
+    assert report["entry_points"]["MiniportHalt"]["high_water"] < 4 * KiB
+
+
+def test_driver_entry_has_its_own_guarded_stack(load):
+    image = load("dbgprint")
+    report = image.stack_report()
+    assert report["size"] == 64 * KiB
+    assert 0 < report["entry_points"]["DriverEntry"]["high_water"] < 8 * KiB
+
+
+@pytest.mark.parametrize("size", [0, 8 * KiB, 16 * KiB - 1, 1 << 40])
+def test_stack_size_out_of_range_is_refused(size):
+    with pytest.raises(ValueError, match="stack_size"):
+        DriverImage.load(drivers.testing_path("recurse"), stack_size=size)
+
+
+def test_configurable_stack_size(load):
+    image = load("recurse")
+    adapter = image.create_adapter(stack_size=256 * KiB, parameters={"RecurseKiB": 100})
+    adapter.initialize()
+    assert adapter.stack_report()["size"] == 256 * KiB
+    adapter.halt()
