@@ -222,10 +222,17 @@ uint32_t np_api_adapter_halt(struct np_adapter *a)
 
 	if (!a->initialised)
 		return STATUS_INVALID_PARAMETER;
+	/* NDIS returns every indicated packet before MiniportHalt. */
+	fault = np_api_adapter_return_packets(a);
+	if (fault)
+		return fault;
 	a->in_halt = 1;
 	fault = np_call(&a->ctx, NP_EP_HALT, PASSIVE_LEVEL, thunk_halt, a, NULL);
 	a->in_halt = 0;
 	a->initialised = 0;
+	a->oid_pending = 0;
+	a->nwork = 0;
+	memset(a->timers, 0, sizeof(a->timers));
 	return fault;
 }
 
@@ -234,7 +241,6 @@ struct oid_args {
 	uint32_t oid;
 	void *buf;
 	uint32_t len;
-	ULONG done, needed;
 };
 
 static uint64_t thunk_query(void *p)
@@ -243,8 +249,8 @@ static uint64_t thunk_query(void *p)
 	struct np_adapter *a = x->a;
 
 	return (uint32_t)a->ctx.image->chars.QueryInformationHandler(
-		a->adapter_context, x->oid, x->buf, x->len, &x->done,
-		&x->needed);
+		a->adapter_context, x->oid, x->buf, x->len,
+		&a->oid_written, &a->oid_needed);
 }
 
 static uint64_t thunk_set(void *p)
@@ -253,20 +259,22 @@ static uint64_t thunk_set(void *p)
 	struct np_adapter *a = x->a;
 
 	return (uint32_t)a->ctx.image->chars.SetInformationHandler(
-		a->adapter_context, x->oid, x->buf, x->len, &x->done,
-		&x->needed);
+		a->adapter_context, x->oid, x->buf, x->len,
+		&a->oid_written, &a->oid_needed);
 }
 
 /*
- * One OID request.  A driver that pends keeps the pointers it was given, so
- * they live in the adapter until NdisM{Query,Set}InformationComplete.
+ * One OID request.  A driver that pends keeps the pointers it was given
+ * until NdisM{Query,Set}InformationComplete, so buffer and counters live in
+ * the adapter, not in this frame; at most one request is outstanding.
  */
 static uint32_t oid_request(struct np_adapter *a, np_thunk_fn thunk,
 			    enum np_entry ep, uint32_t oid, void *buf,
 			    uint32_t len, int32_t *status, uint32_t *done,
 			    uint32_t *needed)
 {
-	struct oid_args x = { .a = a, .oid = oid, .buf = buf, .len = len };
+	struct oid_args x = { .a = a, .oid = oid, .buf = a->oid_buf,
+			      .len = len < sizeof(a->oid_buf) ? len : sizeof(a->oid_buf) };
 	uint64_t rv = 0;
 	uint32_t fault;
 
@@ -276,20 +284,37 @@ static uint32_t oid_request(struct np_adapter *a, np_thunk_fn thunk,
 		*status = NDIS_STATUS_RESOURCES;
 		return 0;
 	}
-	a->oid_pending = 1;
+	memcpy(a->oid_buf, buf, x.len);
+	a->oid_written = a->oid_needed = 0;
 	a->oid_written_ptr = &a->oid_written;
 	a->oid_needed_ptr = &a->oid_needed;
+	a->oid_pending = 1;
 	fault = np_call(&a->ctx, ep, DISPATCH_LEVEL, thunk, &x, &rv);
-	if (fault)
+	if (fault) {
+		a->oid_pending = 0;
 		return fault;
+	}
 	*status = (int32_t)rv;
-	*done = x.done;
-	*needed = x.needed;
-	a->oid_written = x.done;
-	a->oid_needed = x.needed;
+	*done = a->oid_written;
+	*needed = a->oid_needed;
+	if (ep == NP_EP_QUERY_INFORMATION)
+		memcpy(buf, a->oid_buf, a->oid_written < x.len ? a->oid_written : x.len);
 	if ((NDIS_STATUS)rv != NDIS_STATUS_PENDING)
 		a->oid_pending = 0;
 	return 0;
+}
+
+/* The data of the last (possibly pended) query, once it completed. */
+size_t np_api_adapter_oid_data(struct np_adapter *a, uint8_t *out, size_t max)
+{
+	size_t n = a->oid_written < sizeof(a->oid_buf) ? a->oid_written : sizeof(a->oid_buf);
+
+	if (a->oid_pending)
+		return 0;
+	if (n > max)
+		n = max;
+	memcpy(out, a->oid_buf, n);
+	return n;
 }
 
 uint32_t np_api_adapter_query(struct np_adapter *a, uint32_t oid,
@@ -519,6 +544,8 @@ uint32_t np_api_adapter_run_timers(struct np_adapter *a, uint64_t now_ns,
 	int i;
 
 	*ran = 0;
+	if (!a->initialised)
+		return 0;
 	for (i = 0; i < NP_MAX_TIMERS; i++) {
 		struct np_timer *t = &a->timers[i];
 
@@ -599,7 +626,8 @@ uint32_t np_api_adapter_return_packets(struct np_adapter *a)
 	struct return_args x = { .a = a, .count = a->nreturn };
 	uint32_t fault;
 
-	if (!x.count || !a->ctx.image->chars.ReturnPacketHandler) {
+	if (!x.count || !a->initialised ||
+	    !a->ctx.image->chars.ReturnPacketHandler) {
 		a->nreturn = 0;
 		return 0;
 	}
@@ -624,7 +652,11 @@ void np_api_adapter_stack(struct np_adapter *a, struct np_api_stack *out)
 size_t np_api_adapter_allocations(struct np_adapter *a,
 				  struct np_api_alloc *out, size_t max)
 {
-	return np_arena_report(&a->ctx.arena, out, max);
+	size_t n = np_arena_report(&a->ctx.arena, out, max);
+
+	/* Shared (DMA) memory counts too: a leak there is a leak. */
+	return n + np_arena_report(&a->dma, n < max ? out + n : out,
+				   n < max ? max - n : 0);
 }
 
 size_t np_api_adapter_violations(struct np_adapter *a,

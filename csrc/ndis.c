@@ -201,6 +201,11 @@ NDISAPI VOID NdisReadConfiguration(PNDIS_STATUS status,
 			param = &builtin_params[i];
 	if (!param)
 		return;
+	if (a->ncfg == NP_ARRAY_SIZE(a->cfg_allocs)) {
+		/* Values are freed at NdisCloseConfiguration: refuse, never leak. */
+		*status = NDIS_STATUS_RESOURCES;
+		return;
+	}
 	p = np_arena_alloc(&a->ctx.arena, sizeof(*p) + 2 * sizeof(param->value),
 			   TAG_CONFIG);
 	if (!p) {
@@ -232,8 +237,7 @@ NDISAPI VOID NdisReadConfiguration(PNDIS_STATUS status,
 		p->ParameterData.StringData.Length = (USHORT)(strlen(param->value) * 2);
 		p->ParameterData.StringData.MaximumLength = (USHORT)((n + 1) * 2);
 	}
-	if (a->ncfg < NP_ARRAY_SIZE(a->cfg_allocs))
-		a->cfg_allocs[a->ncfg++] = p;
+	a->cfg_allocs[a->ncfg++] = p;
 	*value = p;
 	*status = NDIS_STATUS_SUCCESS;
 }

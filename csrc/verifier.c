@@ -39,6 +39,7 @@ __attribute__((ms_abi)) void np_verify(struct np_ctx *c, enum np_violation v,
 		t->fault.entry = t->entry;
 		t->fault.irql = t->irql;
 		t->fault.pc = (uintptr_t)__builtin_return_address(0);
+		t->fault.sp = (uintptr_t)__builtin_frame_address(0);
 		t->fault.addr = v;
 		np_abort_to(t, NP_FAULT_VERIFIER);
 	}

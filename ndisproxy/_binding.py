@@ -89,7 +89,7 @@ def error_text(buf):
     return ffi.string(buf).decode("utf-8", "replace")
 
 
-def raise_fault(code, report, image_name, stack_size):
+def raise_fault(code, report, image_name, stack_size, violation=None):
     """Raise the DriverFault subclass for a fault the runtime trapped."""
     if code == lib.NP_REFUSED_FAULTED:
         raise errors.DriverFaulted(
@@ -98,7 +98,9 @@ def raise_fault(code, report, image_name, stack_size):
     entry = ENTRY_POINTS[report.entry] if report.entry < len(ENTRY_POINTS) else "?"
     where = ffi.string(report.where).decode("utf-8", "replace")
     detail = f"at {where}" if where else ""
-    if cls is errors.BugCheckFault:
+    if cls is errors.VerifierFault and violation is not None:
+        detail = f"({violation.kind}: {violation.text})"
+    elif cls is errors.BugCheckFault:
         detail = (f"KeBugCheckEx(0x{report.bugcheck[0]:X}, "
                   + ", ".join(f"0x{v:X}" for v in list(report.bugcheck)[1:]) + f") {detail}")
     elif cls is errors.AccessViolationFault and report.addr:

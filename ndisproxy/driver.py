@@ -227,7 +227,9 @@ class Adapter:
         report = ffi.new("struct np_api_fault *")
         lib.np_api_adapter_fault(self._handle, report)
         self.initialized = False
-        raise_fault(code, report, self.image.name, self.stack_size)
+        fatal = [v for v in self.violations() if v.fatal]
+        raise_fault(code, report, self.image.name, self.stack_size,
+                    fatal[-1] if code == lib.NP_FAULT_VERIFIER and fatal else None)
 
     def set_parameter(self, name, value):
         """Set a registry parameter read through NdisReadConfiguration."""

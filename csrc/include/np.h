@@ -365,7 +365,7 @@ struct np_adapter {
 	struct np_param params[NP_MAX_PARAMS];
 	int nparams;
 	NDIS_HANDLE adapter_context;
-	PNDIS_CONFIGURATION_PARAMETER cfg_allocs[32];	/* freed at close */
+	PNDIS_CONFIGURATION_PARAMETER cfg_allocs[128];	/* freed at close */
 	uint32_t ncfg;
 	UCHAR network_address[6];
 	UINT port_base, port_count;
@@ -397,7 +397,8 @@ struct np_adapter {
 	PNDIS_PACKET to_return[NP_EVENT_QUEUE];
 	uint32_t nreturn;
 
-	/* the one outstanding OID request */
+	/* the one outstanding OID request; the driver may keep these pointers */
+	uint8_t oid_buf[8192];
 	int oid_pending;
 	NDIS_STATUS oid_status;
 	ULONG oid_written, oid_needed;
