@@ -95,7 +95,7 @@ int np_api_adapter_create(struct np_image *img, size_t stack_size,
 		goto err_ring;
 	for (i = 0; i < NP_EP_COUNT; i++)
 		a->ctx.deadline_ns[i] = default_deadline_ms[i] * 1000000ULL;
-	/* Sampling one call in 64 keeps the data path cheap (notes). */
+	/* Every call measured until a data path asks for sampling. */
 	a->ctx.stack.sample_every = 1;
 
 	np_block_init(a);

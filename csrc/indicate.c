@@ -92,14 +92,20 @@ static NDISAPI VOID h_indicate_packets(NDIS_HANDLE h, PPNDIS_PACKET pp,
 		ev.status = NDIS_GET_PACKET_STATUS(p);
 		ev.packet = (uintptr_t)p;
 		ev.offset = a->rx_tail;
+		for (b = p->Private.Head; b; b = b->Next)
+			len += b->ByteCount;
+		if (len > room) {
+			/* No room: dropped whole, never delivered truncated. */
+			a->ev_dropped++;
+			if (NDIS_GET_PACKET_STATUS(p) != NDIS_STATUS_RESOURCES &&
+			    a->nreturn < NP_ARRAY_SIZE(a->to_return))
+				a->to_return[a->nreturn++] = p;
+			continue;
+		}
+		len = 0;
 		for (b = p->Private.Head; b; b = b->Next) {
 			uint32_t n = b->ByteCount, k;
 
-			if (len + n > room) {
-				ev.status = NDIS_STATUS_RESOURCES;
-				a->ev_dropped++;
-				break;
-			}
 			for (k = 0; k < n;) {
 				uint32_t at = (a->rx_tail + len) % NP_RX_RING_BYTES;
 				uint32_t chunk = NP_RX_RING_BYTES - at;
@@ -208,6 +214,18 @@ static NDISAPI VOID h_eth_indicate(PVOID filter, NDIS_HANDLE rx_ctx,
 	np_adapter_queue(a, &ev);
 }
 
+/* MiniportTransferData is not supported: say so instead of crashing. */
+static NDISAPI VOID h_transfer_data_complete(NDIS_HANDLE h, PNDIS_PACKET p,
+					     NDIS_STATUS status, UINT n)
+{
+	struct np_adapter *a = np_adapter_from_handle(h);
+
+	if (a)
+		np_verify(&a->ctx, NP_VIOL_BAD_CALL,
+			  "NdisMTransferDataComplete(%p): MiniportTransferData is not supported",
+			  (void *)p);
+}
+
 static NDISAPI VOID h_eth_complete(PVOID filter)
 {
 	(void)filter;
@@ -230,4 +248,5 @@ void np_block_init(struct np_adapter *a)
 	a->block.StatusCompleteHandler = h_status_complete;
 	a->block.QueryCompleteHandler = h_query_complete;
 	a->block.SetCompleteHandler = h_set_complete;
+	a->block.TDCompleteHandler = h_transfer_data_complete;
 }

@@ -83,6 +83,7 @@ class DriverImage:
         self._adapters = []
         self._log_next = 0
         self._log = []
+        self._entry_ran = False
 
     @classmethod
     def load(cls, path, *, stack_size=DEFAULT_STACK_SIZE, run_driver_entry=True):
@@ -129,7 +130,12 @@ class DriverImage:
             raise_fault(code, report, self.name, self.stack_size)
 
     def run_driver_entry(self):
+        """Run DriverEntry (``load`` does this unless told not to); once only."""
         self._require_open()
+        if self._entry_ran:
+            raise ValueError(f"DriverEntry of {self.name} already ran")
+        self._entry_ran = True
+        lib.np_api_trap_ensure()
         status = ffi.new("int32_t *")
         self._check_fault(lib.np_api_image_driver_entry(self._handle, status))
         if status[0] != 0:
@@ -264,6 +270,8 @@ class Adapter:
     def initialize(self):
         """Run MiniportInitialize; raise if it fails or faults."""
         self._require_open()
+        # Someone (faulthandler, say) may have installed over our trap since.
+        lib.np_api_trap_ensure()
         status = ffi.new("int32_t *")
         self._check_fault(lib.np_api_adapter_initialize(self._handle, status))
         if status[0] != 0:

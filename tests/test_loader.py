@@ -184,3 +184,9 @@ def test_section_outside_image(tmp_path):
     off, name, *_ = Pe(data).section(0)
     struct.pack_into("<I", data, off + 12, 0x7FFF0000)
     expect_one_line(tmp_path, data, f"section {name}")
+
+
+def test_driver_entry_runs_once(load):
+    image = load("dbgprint")
+    with pytest.raises(ValueError, match="already ran"):
+        image.run_driver_entry()

@@ -105,6 +105,8 @@ image = DriverImage.load(drivers.testing_path("wild"))   # installs the trap
 if sys.argv[1] == "after":
     faulthandler.enable()                                  # now on top of ours
 adapter = image.create_adapter()                           # re-chains ours on top
+if sys.argv[1] == "after-create":
+    faulthandler.enable()                                  # on top again: initialize re-chains
 try:
     adapter.initialize()
 except AccessViolationFault as exc:
@@ -114,7 +116,7 @@ print("survived a real segfault?!", flush=True)
 """
 
 
-@pytest.mark.parametrize("order", ["before", "after"])
+@pytest.mark.parametrize("order", ["before", "after", "after-create"])
 def test_real_segfault_still_reaches_faulthandler(order, tmp_path):
     script = tmp_path / "crash.py"
     script.write_text(FAULTHANDLER_SCRIPT)

@@ -236,7 +236,7 @@ struct np_image {
 	struct np_log log;
 	DRIVER_OBJECT driver_object;
 	UNICODE_STRING registry_path;
-	WCHAR registry_path_buf[64];
+	WCHAR registry_path_buf[128];
 	NDIS51_MINIPORT_CHARACTERISTICS chars;
 	uint32_t chars_len;
 	int wrapper_initialised;
