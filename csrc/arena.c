@@ -189,10 +189,15 @@ int np_arena_owns(struct np_arena *a, const void *va, size_t len)
 size_t np_arena_report(struct np_arena *a, struct np_api_alloc *out,
 		       size_t max)
 {
+	long spins = 50 * 1000 * 1000;
 	struct np_alloc *b;
 	size_t n = 0;
 
-	arena_lock(a);
+	/* Reports run outside driver code; an aborted driver may have died
+	 * holding the lock, so after a bounded wait read the list as it is. */
+	while (atomic_flag_test_and_set_explicit(&a->lock, memory_order_acquire))
+		if (--spins == 0)
+			break;
 	for (b = a->live; b; b = b->next) {
 		if (n < max) {
 			out[n].tag = b->tag;

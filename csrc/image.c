@@ -140,6 +140,20 @@ static void log_lock(struct np_log *l)
 }
 
 /*
+ * Readers run outside driver code.  A driver aborted inside DbgPrint leaves
+ * the lock held for ever; after a bounded wait the writer is presumed dead
+ * (its image faulted) and the ring is read as it is.
+ */
+static void log_lock_reader(struct np_log *l)
+{
+	long spins = 50 * 1000 * 1000;
+
+	while (atomic_flag_test_and_set_explicit(&l->lock, memory_order_acquire))
+		if (--spins == 0)
+			return;
+}
+
+/*
  * Appends text, splitting on newlines; a line longer than NP_LOG_LINE is cut.
  * Runs inside DbgPrint, on a driver stack: no allocation, per-image lock.
  */
@@ -175,7 +189,7 @@ size_t np_api_image_log(struct np_image *img, uint64_t since, char *out,
 	size_t used = 0;
 	uint64_t i;
 
-	log_lock(l);
+	log_lock_reader(l);
 	if (l->next > NP_LOG_LINES && since < l->next - NP_LOG_LINES)
 		since = l->next - NP_LOG_LINES;
 	for (i = since; i < l->next; i++) {
