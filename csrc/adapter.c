@@ -27,7 +27,6 @@
 
 #define NP_ADAPTER_ARENA	(32UL * 1024 * 1024)
 #define NP_ADAPTER_DMA		(16UL * 1024 * 1024)
-#define NP_DIRQL		12
 
 static const uint64_t default_deadline_ms[NP_EP_COUNT] = {
 	[NP_EP_DRIVER_ENTRY] = 5000,

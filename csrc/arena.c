@@ -34,17 +34,6 @@ struct np_alloc {
 _Static_assert(sizeof(struct np_alloc) % 16 == 0,
 	       "payloads must stay 16-byte aligned");
 
-static void arena_lock(struct np_arena *a)
-{
-	while (atomic_flag_test_and_set_explicit(&a->lock, memory_order_acquire))
-		__builtin_ia32_pause();
-}
-
-static void arena_unlock(struct np_arena *a)
-{
-	atomic_flag_clear_explicit(&a->lock, memory_order_release);
-}
-
 int np_arena_init(struct np_arena *a, size_t reserve, const char *kind,
 		  int dma)
 {
@@ -90,7 +79,7 @@ void *np_arena_alloc(struct np_arena *a, size_t len, uint32_t tag)
 	if (cls >= NP_ARRAY_SIZE(a->free))
 		return NULL;
 
-	arena_lock(a);
+	np_spin_lock(&a->lock);
 	b = a->free[cls];
 	if (b) {
 		a->free[cls] = b->next;
@@ -105,7 +94,7 @@ void *np_arena_alloc(struct np_arena *a, size_t len, uint32_t tag)
 		at = NP_ALIGN_UP(a->brk + sizeof(struct np_alloc), align) -
 		     sizeof(struct np_alloc);
 		if (at + ((size_t)1 << cls) > a->end) {
-			arena_unlock(a);
+			np_spin_unlock(&a->lock);
 			return NULL;
 		}
 		b = (struct np_alloc *)at;
@@ -122,7 +111,7 @@ void *np_arena_alloc(struct np_arena *a, size_t len, uint32_t tag)
 	a->live = b;
 	a->live_count++;
 	a->live_bytes += len;
-	arena_unlock(a);
+	np_spin_unlock(&a->lock);
 	return b + 1;
 }
 
@@ -142,9 +131,9 @@ int np_arena_free(struct np_arena *a, void *va, uint32_t *tag)
 
 	if (!b)
 		return -1;
-	arena_lock(a);
+	np_spin_lock(&a->lock);
 	if (b->magic != NP_ALLOC_MAGIC) {
-		arena_unlock(a);
+		np_spin_unlock(&a->lock);
 		return -1;
 	}
 	if (tag)
@@ -160,7 +149,7 @@ int np_arena_free(struct np_arena *a, void *va, uint32_t *tag)
 	b->magic = NP_FREE_MAGIC;
 	b->next = a->free[b->cls];
 	a->free[b->cls] = b;
-	arena_unlock(a);
+	np_spin_unlock(&a->lock);
 	return 0;
 }
 
@@ -173,7 +162,7 @@ int np_arena_owns(struct np_arena *a, const void *va, size_t len)
 
 	if (p < a->base || p >= a->brk || len > a->brk - p)
 		return 0;
-	arena_lock(a);
+	np_spin_lock(&a->lock);
 	for (b = a->live; b; b = b->next) {
 		uintptr_t lo = (uintptr_t)(b + 1);
 
@@ -182,22 +171,17 @@ int np_arena_owns(struct np_arena *a, const void *va, size_t len)
 			break;
 		}
 	}
-	arena_unlock(a);
+	np_spin_unlock(&a->lock);
 	return found;
 }
 
 size_t np_arena_report(struct np_arena *a, struct np_api_alloc *out,
 		       size_t max)
 {
-	long spins = 50 * 1000 * 1000;
 	struct np_alloc *b;
 	size_t n = 0;
 
-	/* Reports run outside driver code; an aborted driver may have died
-	 * holding the lock, so after a bounded wait read the list as it is. */
-	while (atomic_flag_test_and_set_explicit(&a->lock, memory_order_acquire))
-		if (--spins == 0)
-			break;
+	np_spin_lock_or_presume_dead(&a->lock);
 	for (b = a->live; b; b = b->next) {
 		if (n < max) {
 			out[n].tag = b->tag;
@@ -205,6 +189,6 @@ size_t np_arena_report(struct np_arena *a, struct np_api_alloc *out,
 		}
 		n++;
 	}
-	arena_unlock(a);
+	np_spin_unlock(&a->lock);
 	return n;
 }

@@ -133,26 +133,6 @@ void np_api_image_free(struct np_image *img)
 
 /* ---- DbgPrint lines -------------------------------------------------------- */
 
-static void log_lock(struct np_log *l)
-{
-	while (atomic_flag_test_and_set_explicit(&l->lock, memory_order_acquire))
-		__builtin_ia32_pause();
-}
-
-/*
- * Readers run outside driver code.  A driver aborted inside DbgPrint leaves
- * the lock held for ever; after a bounded wait the writer is presumed dead
- * (its image faulted) and the ring is read as it is.
- */
-static void log_lock_reader(struct np_log *l)
-{
-	long spins = 50 * 1000 * 1000;
-
-	while (atomic_flag_test_and_set_explicit(&l->lock, memory_order_acquire))
-		if (--spins == 0)
-			return;
-}
-
 /*
  * Appends text, splitting on newlines; a line longer than NP_LOG_LINE is cut.
  * Runs inside DbgPrint, on a driver stack: no allocation, per-image lock.
@@ -161,7 +141,7 @@ void np_log_append(struct np_log *l, const char *text, size_t len)
 {
 	size_t i;
 
-	log_lock(l);
+	np_spin_lock(&l->lock);
 	for (i = 0; i < len; i++) {
 		char *line = l->line[l->next % NP_LOG_LINES];
 
@@ -175,7 +155,7 @@ void np_log_append(struct np_log *l, const char *text, size_t len)
 			line[l->partial++] = text[i];
 		line[l->partial] = '\0';
 	}
-	atomic_flag_clear_explicit(&l->lock, memory_order_release);
+	np_spin_unlock(&l->lock);
 }
 
 /*
@@ -189,7 +169,8 @@ size_t np_api_image_log(struct np_image *img, uint64_t since, char *out,
 	size_t used = 0;
 	uint64_t i;
 
-	log_lock_reader(l);
+	/* Outside driver code: a driver aborted in DbgPrint holds it for ever. */
+	np_spin_lock_or_presume_dead(&l->lock);
 	if (l->next > NP_LOG_LINES && since < l->next - NP_LOG_LINES)
 		since = l->next - NP_LOG_LINES;
 	for (i = since; i < l->next; i++) {
@@ -202,6 +183,6 @@ size_t np_api_image_log(struct np_image *img, uint64_t since, char *out,
 		used += n;
 	}
 	*next = i;
-	atomic_flag_clear_explicit(&l->lock, memory_order_release);
+	np_spin_unlock(&l->lock);
 	return used;
 }

@@ -25,8 +25,6 @@
 #define NP_BUFPOOL_MAGIC 0x4e50424cU
 #define NP_PACKET_FREE	((PVOID)(uintptr_t)0x4e504672U)
 #define NP_PACKET_USED	((PVOID)(uintptr_t)0x4e505573U)
-/* 100 ns intervals between 1601-01-01 and 1970-01-01 */
-#define NP_EPOCH_DELTA	116444736000000000ULL
 
 static struct np_adapter *adapter_or_verify(NDIS_HANDLE h, const char *fn)
 {
@@ -532,17 +530,6 @@ struct np_packet_pool {
 #define PACKET_NEXT(p)	(((PNDIS_PACKET *)(p)->WrapperReserved)[0])
 #define PACKET_STATE(p)	(((PVOID *)(p)->WrapperReserved)[1])
 
-static void pool_lock(atomic_flag *l)
-{
-	while (atomic_flag_test_and_set_explicit(l, memory_order_acquire))
-		__builtin_ia32_pause();
-}
-
-static void pool_unlock(atomic_flag *l)
-{
-	atomic_flag_clear_explicit(l, memory_order_release);
-}
-
 NDISAPI VOID NdisAllocatePacketPoolEx(PNDIS_STATUS status, PNDIS_HANDLE pool,
 				      UINT descriptors, UINT overflow,
 				      UINT protocol_reserved)
@@ -627,13 +614,13 @@ NDISAPI VOID NdisAllocatePacket(PNDIS_STATUS status, PNDIS_PACKET *packet,
 			  "NdisAllocatePacket: %p is not a packet pool", pool);
 		return;
 	}
-	pool_lock(&pp->lock);
+	np_spin_lock(&pp->lock);
 	p = pp->free;
 	if (p) {
 		pp->free = PACKET_NEXT(p);
 		pp->used++;
 	}
-	pool_unlock(&pp->lock);
+	np_spin_unlock(&pp->lock);
 	if (!p)
 		return;
 	memset(p, 0, pp->stride);
@@ -655,12 +642,12 @@ NDISAPI VOID NdisFreePacket(PNDIS_PACKET p)
 			  (void *)p);
 		return;
 	}
-	pool_lock(&pp->lock);
+	np_spin_lock(&pp->lock);
 	PACKET_STATE(p) = NP_PACKET_FREE;
 	PACKET_NEXT(p) = pp->free;
 	pp->free = p;
 	pp->used--;
-	pool_unlock(&pp->lock);
+	np_spin_unlock(&pp->lock);
 }
 
 struct np_buffer_pool {
@@ -732,13 +719,13 @@ NDISAPI VOID NdisAllocateBuffer(PNDIS_STATUS status, PNDIS_BUFFER *buffer,
 			  "NdisAllocateBuffer: %p is not a buffer pool", pool);
 		return;
 	}
-	pool_lock(&bp->lock);
+	np_spin_lock(&bp->lock);
 	b = bp->free;
 	if (b) {
 		bp->free = b->Next;
 		bp->used++;
 	}
-	pool_unlock(&bp->lock);
+	np_spin_unlock(&bp->lock);
 	if (!b)
 		return;
 	b->Next = NULL;
@@ -765,12 +752,12 @@ NDISAPI VOID NdisFreeBuffer(PNDIS_BUFFER b)
 			  (void *)b);
 		return;
 	}
-	pool_lock(&bp->lock);
+	np_spin_lock(&bp->lock);
 	b->Process = NULL;
 	b->Next = bp->free;
 	bp->free = b;
 	bp->used--;
-	pool_unlock(&bp->lock);
+	np_spin_unlock(&bp->lock);
 }
 
 NDISAPI VOID NdisAdjustBufferLength(PNDIS_BUFFER b, UINT len)
@@ -887,7 +874,7 @@ NDISAPI BOOLEAN NdisMSynchronizeWithInterrupt(PNDIS_MINIPORT_INTERRUPT intr,
 	BOOLEAN r;
 
 	(void)intr;
-	set_irql(12);
+	set_irql(NP_DIRQL);
 	r = ((PKSYNCHRONIZE_ROUTINE)routine)(ctx);
 	set_irql(old);
 	return r;
@@ -1017,10 +1004,7 @@ NDISAPI VOID NdisCancelTimer(PNDIS_TIMER timer, PBOOLEAN cancelled)
 
 NDISAPI VOID NdisStallExecution(UINT us)
 {
-	uint64_t until = np_now_ns() + us * 1000ULL;
-
-	while (np_now_ns() < until)
-		__builtin_ia32_pause();
+	KeStallExecutionProcessor(us);
 }
 
 NDISAPI VOID NdisMSleep(ULONG us)
@@ -1034,11 +1018,7 @@ NDISAPI VOID NdisMSleep(ULONG us)
 
 NDISAPI VOID NdisGetCurrentSystemTime(PLARGE_INTEGER time)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	time->QuadPart = (LONGLONG)(NP_EPOCH_DELTA +
-		(uint64_t)ts.tv_sec * 10000000ULL + (uint64_t)ts.tv_nsec / 100);
+	KeQuerySystemTime(time);
 }
 
 NDISAPI VOID NdisWriteErrorLogEntry(NDIS_HANDLE adapter, ULONG code,
@@ -1178,11 +1158,7 @@ NDISAPI VOID NdisInitializeString(PNDIS_STRING dst, PUCHAR src)
 
 NDISAPI VOID NdisInitUnicodeString(PNDIS_STRING dst, PCWSTR src)
 {
-	size_t n = src ? np_utf16_len(src, 32766) : 0;
-
-	dst->Buffer = (PWSTR)src;
-	dst->Length = (USHORT)(n * 2);
-	dst->MaximumLength = src ? (USHORT)(n * 2 + 2) : 0;
+	RtlInitUnicodeString(dst, src);
 }
 
 static WCHAR fold(WCHAR c)

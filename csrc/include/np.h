@@ -24,6 +24,37 @@
 #define np_container_of(ptr, type, member)				\
 	((type *)((char *)(ptr) - offsetof(type, member)))
 
+/*
+ * Per-object spin locks for code a driver can be aborted in (a process-wide
+ * mutex there could deadlock the host later).  Held for a few instructions.
+ */
+static inline void np_spin_lock(atomic_flag *l)
+{
+	while (atomic_flag_test_and_set_explicit(l, memory_order_acquire))
+		__builtin_ia32_pause();
+}
+
+/*
+ * For readers outside driver code: a driver aborted while holding the lock
+ * never releases it, so after a bounded wait the holder is presumed dead.
+ */
+static inline void np_spin_lock_or_presume_dead(atomic_flag *l)
+{
+	long spins = 50 * 1000 * 1000;
+
+	while (atomic_flag_test_and_set_explicit(l, memory_order_acquire))
+		if (--spins == 0)
+			return;
+}
+
+static inline void np_spin_unlock(atomic_flag *l)
+{
+	atomic_flag_clear_explicit(l, memory_order_release);
+}
+
+/* The interrupt's IRQL (DIRQL) as our IRQL tracking reports it. */
+#define NP_DIRQL 12
+
 /* ---- mapping registry (maps.c) ------------------------------------------- */
 
 /*
