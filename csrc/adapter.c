@@ -92,6 +92,8 @@ int np_api_adapter_create(struct np_image *img, size_t stack_size,
 	a->irq_eventfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (a->irq_eventfd < 0)
 		goto err_ring;
+	if (np_tx_init(a))
+		goto err_eventfd;
 	for (i = 0; i < NP_EP_COUNT; i++)
 		a->ctx.deadline_ns[i] = default_deadline_ms[i] * 1000000ULL;
 	/* Every call measured until a data path asks for sampling. */
@@ -102,6 +104,8 @@ int np_api_adapter_create(struct np_image *img, size_t stack_size,
 	*out = a;
 	return 0;
 
+err_eventfd:
+	close(a->irq_eventfd);
 err_ring:
 	np_unmap(a->rx_ring, NP_RX_RING_BYTES);
 err_dma:
@@ -185,6 +189,47 @@ static uint64_t thunk_initialize(void *p)
 			&x->selected, x->media, 1, &a->block, a);
 }
 
+static uint32_t oid_request(struct np_adapter *a, np_thunk_fn thunk,
+			    enum np_entry ep, uint32_t oid, void *buf,
+			    uint32_t len, int32_t *status, uint32_t *done,
+			    uint32_t *needed);
+static uint64_t thunk_query(void *p);
+
+/* What the host must respect when sending: the driver's frame and batch limits. */
+static uint32_t learn_limits(struct np_adapter *a)
+{
+	uint32_t value, done, needed, fault;
+	int32_t status;
+
+	a->max_frame = 1514 + 4;
+	a->max_send = 1;
+	fault = oid_request(a, thunk_query, NP_EP_QUERY_INFORMATION,
+			    OID_GEN_MAXIMUM_FRAME_SIZE, &value, 4, &status,
+			    &done, &needed);
+	if (fault)
+		return fault;
+	if (status == NDIS_STATUS_SUCCESS && done == 4 && value >= 46 &&
+	    value + 18 <= NP_TX_SLOT_DATA)
+		a->max_frame = value + 14 + 4;	/* header and an 802.1Q tag */
+	fault = oid_request(a, thunk_query, NP_EP_QUERY_INFORMATION,
+			    OID_GEN_MAXIMUM_SEND_PACKETS, &value, 4, &status,
+			    &done, &needed);
+	if (!fault && status == NDIS_STATUS_SUCCESS && done == 4 && value)
+		a->max_send = value < NP_TX_SLOTS ? value : NP_TX_SLOTS;
+	return fault;
+}
+
+uint32_t np_api_adapter_max_frame(struct np_adapter *a)
+{
+	return a->max_frame;
+}
+
+void np_api_adapter_stats(struct np_adapter *a, struct np_api_stats *out)
+{
+	*out = a->stats;
+	out->tx_outstanding = np_tx_outstanding(a);
+}
+
 uint32_t np_api_adapter_initialize(struct np_adapter *a, int32_t *status)
 {
 	struct init_args x = { .a = a, .media = { NdisMedium802_3 } };
@@ -203,6 +248,7 @@ uint32_t np_api_adapter_initialize(struct np_adapter *a, int32_t *status)
 		}
 		a->initialised = 1;
 		a->block.MiniportAdapterContext = a->adapter_context;
+		fault = learn_limits(a);
 	}
 	return fault;
 }
@@ -232,6 +278,9 @@ uint32_t np_api_adapter_halt(struct np_adapter *a)
 	a->oid_pending = 0;
 	a->nwork = 0;
 	memset(a->timers, 0, sizeof(a->timers));
+	np_tx_reclaim(a);
+	if (!fault)
+		np_verify_leaks(a);
 	return fault;
 }
 
@@ -444,7 +493,7 @@ uint32_t np_api_adapter_service_interrupt(struct np_adapter *a,
 	while (a->irq_line && rounds++ < 16) {
 		int dpc = 1;
 
-		a->interrupts++;
+		a->stats.interrupts++;
 		if (a->request_isr) {
 			struct isr_args x = { .a = a };
 
@@ -466,7 +515,7 @@ uint32_t np_api_adapter_service_interrupt(struct np_adapter *a,
 					DISPATCH_LEVEL, thunk_handler, a, NULL);
 			if (fault)
 				return fault;
-			a->dpcs++;
+			a->stats.dpcs++;
 		}
 		if (!a->request_isr) {
 			fault = np_call(&a->ctx, NP_EP_ENABLE_INTERRUPT,
@@ -479,14 +528,21 @@ uint32_t np_api_adapter_service_interrupt(struct np_adapter *a,
 	return 0;
 }
 
-void np_api_adapter_set_irq_line(struct np_adapter *a, int level)
+/* The device's line changed; a rising edge wakes the host's eventfd. */
+void np_adapter_irq(struct np_adapter *a, int level)
 {
 	uint64_t one = 1;
+	int rising = level && !a->irq_line;
 
 	a->irq_line = !!level;
-	if (a->irq_line && a->interrupt &&
+	if (rising && a->interrupt &&
 	    write(a->irq_eventfd, &one, sizeof(one)) < 0)
 		a->ev_dropped++;
+}
+
+void np_api_adapter_set_irq_line(struct np_adapter *a, int level)
+{
+	np_adapter_irq(a, level);
 }
 
 int np_api_adapter_irq_line(struct np_adapter *a)
@@ -524,12 +580,18 @@ static uint64_t thunk_work(void *p)
 
 uint64_t np_api_adapter_next_timer(struct np_adapter *a)
 {
-	uint64_t next = 0;
+	uint64_t next = 0, due;
 	int i;
 
+	if (a->nwork)
+		return np_now_ns();
 	for (i = 0; i < NP_MAX_TIMERS; i++) {
-		uint64_t due = a->timers[i].due_ns;
-
+		due = a->timers[i].due_ns;
+		if (due && (!next || due < next))
+			next = due;
+	}
+	if (a->device && a->device->next_due) {
+		due = a->device->next_due(a->device);
 		if (due && (!next || due < next))
 			next = due;
 	}
@@ -545,6 +607,8 @@ uint32_t np_api_adapter_run_timers(struct np_adapter *a, uint64_t now_ns,
 	*ran = 0;
 	if (!a->initialised)
 		return 0;
+	if (a->device && a->device->poll)
+		a->device->poll(a->device, now_ns);
 	for (i = 0; i < NP_MAX_TIMERS; i++) {
 		struct np_timer *t = &a->timers[i];
 
@@ -631,6 +695,7 @@ uint32_t np_api_adapter_return_packets(struct np_adapter *a)
 		return 0;
 	}
 	a->nreturn = 0;
+	a->stats.rx_returned += x.count;
 	fault = np_call(&a->ctx, NP_EP_RETURN_PACKET, DISPATCH_LEVEL,
 			thunk_return, &x, NULL);
 	return fault;
@@ -679,6 +744,9 @@ void np_api_adapter_free(struct np_adapter *a)
 	a->magic = 0;
 	if (a->irq_eventfd >= 0)
 		close(a->irq_eventfd);
+	if (a->device)
+		np_mocknic_free(a->device);
+	np_tx_destroy(a);
 	np_unmap(a->rx_ring, NP_RX_RING_BYTES);
 	np_arena_destroy(&a->dma);
 	np_ctx_destroy(&a->ctx);

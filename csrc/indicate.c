@@ -36,13 +36,9 @@ static NDISAPI VOID h_send_complete(NDIS_HANDLE h, PNDIS_PACKET p,
 				    NDIS_STATUS status)
 {
 	struct np_adapter *a = np_adapter_from_handle(h);
-	struct np_api_event ev = { .type = NP_EV_SEND_COMPLETE };
 
-	if (!a)
-		return;
-	ev.status = status;
-	ev.packet = (uintptr_t)p;
-	np_adapter_queue(a, &ev);
+	if (a)
+		np_tx_complete(a, p, status);
 }
 
 static NDISAPI VOID h_send_resources(NDIS_HANDLE h)
@@ -88,15 +84,22 @@ static NDISAPI VOID h_indicate_packets(NDIS_HANDLE h, PPNDIS_PACKET pp,
 
 		if (!p)
 			continue;
+		if (np_packet_held(a, p)) {
+			np_verify(&a->ctx, NP_VIOL_INDICATE_HELD,
+				  "NdisMIndicateReceivePacket(%p): the host still holds it (not yet returned)",
+				  (void *)p);
+			continue;
+		}
+		a->stats.rx_indicated++;
 		room = NP_RX_RING_BYTES - (a->rx_tail - a->rx_head);
 		ev.status = NDIS_GET_PACKET_STATUS(p);
 		ev.packet = (uintptr_t)p;
 		ev.offset = a->rx_tail;
 		for (b = p->Private.Head; b; b = b->Next)
 			len += b->ByteCount;
-		if (len > room) {
+		if (len > room || a->ev_tail - a->ev_head >= NP_EVENT_QUEUE) {
 			/* No room: dropped whole, never delivered truncated. */
-			a->ev_dropped++;
+			a->stats.rx_dropped++;
 			if (NDIS_GET_PACKET_STATUS(p) != NDIS_STATUS_RESOURCES &&
 			    a->nreturn < NP_ARRAY_SIZE(a->to_return))
 				a->to_return[a->nreturn++] = p;
@@ -231,6 +234,17 @@ static NDISAPI VOID h_eth_complete(PVOID filter)
 	(void)filter;
 }
 
+
+/* Is p indicated and not yet handed back through MiniportReturnPacket? */
+int np_packet_held(struct np_adapter *a, PNDIS_PACKET p)
+{
+	uint32_t i;
+
+	for (i = 0; i < a->nreturn; i++)
+		if (a->to_return[i] == p)
+			return 1;
+	return 0;
+}
 
 /* Fill in the miniport block a driver gets as its MiniportAdapterHandle. */
 void np_block_init(struct np_adapter *a)

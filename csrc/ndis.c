@@ -635,6 +635,11 @@ NDISAPI VOID NdisAllocatePacket(PNDIS_STATUS status, PNDIS_PACKET *packet,
 NDISAPI VOID NdisFreePacket(PNDIS_PACKET p)
 {
 	struct np_packet_pool *pp = p ? p->Private.Pool : NULL;
+	struct np_adapter *a = np_current_adapter();
+
+	if (a && p && np_packet_held(a, p))
+		np_verify(&a->ctx, NP_VIOL_FREE_UNRETURNED,
+			  "NdisFreePacket(%p): indicated and not yet returned", (void *)p);
 
 	if (!pp || pp->magic != NP_POOL_MAGIC || PACKET_STATE(p) != NP_PACKET_USED) {
 		np_verify(np_current_ctx(), NP_VIOL_BAD_FREE,

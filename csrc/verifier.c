@@ -57,3 +57,20 @@ int np_verify_irql(enum np_violation v, uint8_t max, const char *fn)
 	return 1;
 }
 
+
+/* After halt: every pool allocation the adapter still has is a leak. */
+void np_verify_leaks(struct np_adapter *a)
+{
+	struct np_api_alloc out[16];
+	size_t n = np_api_adapter_allocations(a, out, NP_ARRAY_SIZE(out)), i;
+
+	for (i = 0; i < n && i < NP_ARRAY_SIZE(out); i++) {
+		char tag[5];
+
+		memcpy(tag, &out[i].tag, 4);
+		tag[4] = '\0';
+		np_verify(&a->ctx, NP_VIOL_POOL_LEAK,
+			  "pool allocation outstanding at halt: tag '%s', %I64u bytes",
+			  tag, out[i].size);
+	}
+}

@@ -17,7 +17,7 @@ The in-process host core::
 from .driver import Adapter, DriverImage, Event, OidResult, Violation
 from .errors import (
     AccessViolationFault, BugCheckFault, DriverError, DriverFault, DriverFaulted,
-    DriverStatusError, DriverTimeoutFault, ImageError, InternalError, NdisProxyError,
+    DriverStatusError, DriverTimeoutFault, FrameError, ImageError, InternalError, NdisProxyError,
     StackOverflowFault, UnresolvedImportsError, VerifierFault,
 )
 
@@ -26,6 +26,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AccessViolationFault", "Adapter", "BugCheckFault", "DriverError", "DriverFault",
     "DriverFaulted", "DriverImage", "DriverStatusError", "DriverTimeoutFault", "Event",
+    "FrameError",
     "ImageError", "InternalError", "NdisProxyError", "OidResult", "StackOverflowFault",
     "UnresolvedImportsError", "VerifierFault", "Violation",
 ]

@@ -130,3 +130,28 @@ def mappings():
     buf = ffi.new("struct np_api_map[]", n + 16)
     n = lib.np_api_maps(buf, n + 16)
     return [(m.addr, m.len, ffi.string(m.kind).decode()) for m in buf[0:n]]
+
+
+OID_NAMES = {getattr(lib, name): name for name in dir(lib) if name.startswith("OID_")}
+
+
+def oid_number(oid):
+    """OID by number or by name (``"OID_GEN_LINK_SPEED"`` or ``"GEN_LINK_SPEED"``)."""
+    if isinstance(oid, int):
+        if not 0 <= oid <= 0xFFFFFFFF:
+            raise ValueError(f"OID 0x{oid:x} is not a 32-bit value")
+        return oid
+    name = str(oid).strip().upper()
+    if name.startswith("0X"):
+        return oid_number(int(name, 16))
+    if not name.startswith("OID_"):
+        name = "OID_" + name
+    try:
+        return getattr(lib, name) & 0xFFFFFFFF
+    except AttributeError:
+        raise ValueError(f"unknown OID name {oid!r} (use a name like OID_GEN_LINK_SPEED "
+                         "or a number like 0x00010107)") from None
+
+
+def oid_name(oid):
+    return OID_NAMES.get(oid, f"0x{oid:08X}")

@@ -16,8 +16,8 @@ CSRC = pathlib.Path("csrc")
 INCLUDE = ROOT / "csrc" / "include"
 
 SOURCES = [
-    "adapter.c", "arena.c", "bench.c", "call.c", "hal.c", "image.c",
-    "indicate.c", "maps.c", "ndis.c", "ntoskrnl.c", "pe.c", "stack.c", "trampoline.c",
+    "adapter.c", "arena.c", "bench.c", "call.c", "device.c", "hal.c", "image.c",
+    "indicate.c", "maps.c", "ndis.c", "ntoskrnl.c", "pe.c", "send.c", "stack.c", "trampoline.c",
     "trap.c", "verifier.c", "winfmt.c",
 ]
 

@@ -16,7 +16,7 @@ import pathlib
 
 from . import errors
 from ._binding import (
-    ENTRY_POINTS, VIOLATIONS, error_text, ffi, irql_name, lib, raise_fault,
+    ENTRY_POINTS, VIOLATIONS, error_text, ffi, irql_name, lib, oid_number, raise_fault,
     stack_report, status_name,
 )
 
@@ -37,6 +37,17 @@ class OidResult:
     @property
     def status_name(self):
         return status_name(self.status)
+
+    @property
+    def ok(self):
+        return self.status == NDIS_STATUS_SUCCESS
+
+    @property
+    def value(self):
+        """The answer as a little-endian integer (for 1-, 2-, 4- and 8-byte OIDs)."""
+        if len(self.data) not in (1, 2, 4, 8):
+            raise ValueError(f"{len(self.data)}-byte answer is not an integer")
+        return int.from_bytes(self.data, "little")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +76,20 @@ class Violation:
 
 _EVENT_KINDS = ("send-complete", "receive", "status", "status-complete",
                 "reset-complete", "query-complete", "set-complete", "send-resources")
+
+
+def _parse_mac(mac):
+    if isinstance(mac, (bytes, bytearray)):
+        raw = bytes(mac)
+    else:
+        text = str(mac).replace(":", "").replace("-", "")
+        try:
+            raw = bytes.fromhex(text)
+        except ValueError:
+            raw = b""
+    if len(raw) != 6:
+        raise ValueError(f"MAC address {mac!r} is not 6 bytes (write it as 02:00:00:00:00:01)")
+    return raw
 
 
 def _check_stack_size(stack_size):
@@ -286,9 +311,19 @@ class Adapter:
         self.initialized = False
         self._check_fault(lib.np_api_adapter_halt(self._handle))
 
-    def query_raw(self, oid, length=256):
-        """MiniportQueryInformation with a ``length``-byte buffer: an OidResult."""
+    def oid_data(self):
+        """The data a pended query answered once it completed."""
         self._require_open()
+        buf = ffi.new("uint8_t[]", 8192)
+        n = lib.np_api_adapter_oid_data(self._handle, buf, 8192)
+        return bytes(buf[0:n])
+
+    def query_raw(self, oid, length=256):
+        """MiniportQueryInformation with a ``length``-byte buffer: an OidResult.
+
+        ``oid`` is a number or a name (``"OID_GEN_LINK_SPEED"``)."""
+        self._require_open()
+        oid = oid_number(oid)
         buf = ffi.new("uint8_t[]", max(length, 1))
         status = ffi.new("int32_t *")
         done = ffi.new("uint32_t *")
@@ -300,6 +335,7 @@ class Adapter:
     def set_raw(self, oid, data):
         """MiniportSetInformation with ``data``: an OidResult (data empty)."""
         self._require_open()
+        oid = oid_number(oid)
         data = bytes(data)
         status = ffi.new("int32_t *")
         done = ffi.new("uint32_t *")
@@ -373,6 +409,76 @@ class Adapter:
             info = bytes(ev.data[0:min(ev.len, 32)]) if kind == "status" else b""
             result.append(Event(kind, ev.status, ev.packet, frame, info, ev.len))
         return result
+
+    # -- frames ---------------------------------------------------------------
+
+    @property
+    def max_frame(self):
+        """Longest frame send() accepts: header, 802.1Q tag and the driver's
+        OID_GEN_MAXIMUM_FRAME_SIZE payload."""
+        self._require_open()
+        return lib.np_api_adapter_max_frame(self._handle)
+
+    def send(self, frames):
+        """Hand a batch of frames to MiniportSendPackets in one crossing.
+
+        Returns how many were accepted (fewer than given when the host's 256
+        packets are all with the driver).  A batch holding a frame under 14
+        bytes or over ``max_frame`` is refused whole with FrameError.
+        """
+        self._require_open()
+        frames = [bytes(f) for f in frames]
+        if not frames:
+            return 0
+        data = b"".join(frames)
+        lens = ffi.new("uint32_t[]", [len(f) for f in frames])
+        accepted = ffi.new("uint32_t *")
+        bad = ffi.new("int32_t *")
+        self._check_fault(lib.np_api_adapter_send(self._handle, data, lens, len(frames),
+                                                  accepted, bad))
+        if bad[0] >= 0:
+            length = len(frames[bad[0]])
+            why = ("shorter than an Ethernet header (14 bytes)" if length < 14 else
+                   f"longer than the maximum frame ({self.max_frame} bytes)")
+            raise errors.FrameError(f"frame {bad[0]} of the batch is {length} bytes: {why}; "
+                                    "nothing of the batch was sent")
+        return accepted[0]
+
+    def stats(self):
+        """Host-side counters (a dict); the driver's own are OIDs."""
+        self._require_open()
+        out = ffi.new("struct np_api_stats *")
+        lib.np_api_adapter_stats(self._handle, out)
+        return {name: getattr(out, name) for name in dir(out)}
+
+    # -- the mock NIC device model ----------------------------------------------
+
+    def attach_mocknic(self, mac):
+        """Give this adapter the mock NIC (docs/hardware.md) with EEPROM ``mac``."""
+        self._require_open()
+        mac = _parse_mac(mac)
+        if lib.np_api_adapter_attach_mocknic(self._handle, mac):
+            raise ValueError("adapter already has a device")
+
+    def set_link(self, up):
+        """Plug or unplug the cable: the PHY raises a link-change interrupt."""
+        self._require_open()
+        lib.np_api_adapter_set_link(self._handle, int(bool(up)))
+
+    def wire_receive(self, frames):
+        """Frames arriving at the NIC from the wire."""
+        self._require_open()
+        frames = [bytes(f) for f in frames]
+        if frames:
+            lens = ffi.new("uint32_t[]", [len(f) for f in frames])
+            lib.np_api_adapter_wire_receive(self._handle, b"".join(frames), lens, len(frames))
+
+    def device_counters(self):
+        """The mock NIC's own counters and state (a dict)."""
+        self._require_open()
+        out = ffi.new("struct np_api_device_counters *")
+        lib.np_api_adapter_device_counters(self._handle, out)
+        return {name: getattr(out, name) for name in dir(out)}
 
     def return_packets(self):
         """Hand indicated packets back to the driver (one crossing)."""

@@ -34,6 +34,10 @@ class UnresolvedImportsError(ImageError):
         self.imports = imports
 
 
+class FrameError(NdisProxyError, ValueError):
+    """A frame the host refuses to send (too short, too long)."""
+
+
 class DriverError(NdisProxyError):
     """The driver misbehaved."""
 

@@ -377,12 +377,21 @@ struct np_timer {
 	uint32_t period_ms;
 };
 
-/* A device model attached to an adapter (issue: mock NIC); may be NULL. */
+/* A device model attached to an adapter (device.c); may be NULL. */
 struct np_device {
 	uint32_t (*port_read)(struct np_device *d, uint32_t off, unsigned size);
 	void (*port_write)(struct np_device *d, uint32_t off, unsigned size,
 			   uint32_t value);
+	uint64_t (*next_due)(struct np_device *d);	/* deferred interrupt, ns */
+	void (*poll)(struct np_device *d, uint64_t now_ns);
 };
+
+void np_mocknic_free(struct np_device *dev);
+
+#define NP_TX_SLOTS		256
+#define NP_TX_SLOT_DATA		9216	/* MTU 9000 + header + VLAN tag, rounded */
+
+struct np_tx_slot;
 
 struct np_adapter {
 	/*
@@ -411,7 +420,6 @@ struct np_adapter {
 	int request_isr;
 	int irq_line;
 	int irq_eventfd;
-	uint64_t interrupts, dpcs;
 
 	struct np_timer timers[NP_MAX_TIMERS];
 	PNDIS_WORK_ITEM work[16];
@@ -427,6 +435,15 @@ struct np_adapter {
 	uint32_t rx_head, rx_tail;
 	PNDIS_PACKET to_return[NP_EVENT_QUEUE];
 	uint32_t nreturn;
+
+	/* frames the host sent: slots owned by send.c */
+	struct np_tx_slot *tx;
+	size_t tx_map_len;
+	uint32_t tx_free[NP_TX_SLOTS];
+	uint32_t tx_nfree;
+	uint32_t max_frame;		/* header, VLAN tag and payload */
+	uint32_t max_send;		/* OID_GEN_MAXIMUM_SEND_PACKETS */
+	struct np_api_stats stats;
 
 	/* the one outstanding OID request; the driver may keep these pointers */
 	uint8_t oid_buf[8192];
@@ -447,6 +464,14 @@ struct np_adapter {
 struct np_adapter *np_adapter_from_handle(NDIS_HANDLE h);
 void np_adapter_queue(struct np_adapter *a, const struct np_api_event *ev);
 void np_block_init(struct np_adapter *a);
+void np_adapter_irq(struct np_adapter *a, int level);
+int np_packet_held(struct np_adapter *a, PNDIS_PACKET p);
+int np_tx_init(struct np_adapter *a);
+void np_tx_destroy(struct np_adapter *a);
+void np_tx_complete(struct np_adapter *a, PNDIS_PACKET p, NDIS_STATUS status);
+uint32_t np_tx_outstanding(struct np_adapter *a);
+void np_tx_reclaim(struct np_adapter *a);
+void np_verify_leaks(struct np_adapter *a);
 const struct np_param *np_adapter_param(struct np_adapter *a,
 					const char *name);
 

@@ -114,6 +114,35 @@ struct np_api_map {
 	char kind[16];
 };
 
+/* Host-side counters of one adapter (the driver's own are OIDs). */
+struct np_api_stats {
+	uint64_t tx_sent;		/* frames handed to MiniportSendPackets */
+	uint64_t tx_completed;		/* completed with NDIS_STATUS_SUCCESS */
+	uint64_t tx_failed;		/* completed with another status */
+	uint64_t tx_refused_short;	/* under 14 bytes: never sent */
+	uint64_t tx_refused_long;	/* over the maximum frame: never sent */
+	uint64_t rx_indicated;		/* frames the driver indicated */
+	uint64_t rx_dropped;		/* indicated but no room to keep them */
+	uint64_t rx_returned;		/* packets handed back to the driver */
+	uint64_t interrupts;
+	uint64_t dpcs;
+	uint64_t tx_outstanding;
+};
+
+/* The mock NIC's own counters and state (device.c). */
+struct np_api_device_counters {
+	uint32_t tx_frames;
+	uint32_t rx_frames;
+	uint32_t rx_missed;
+	uint32_t rx_filtered;
+	uint32_t tx_errors;
+	uint32_t dma_errors;
+	uint32_t rx_filter;
+	uint32_t mc_count;
+	uint32_t link;
+	uint32_t backlog;
+};
+
 struct np_image;
 struct np_adapter;
 
@@ -161,6 +190,17 @@ uint64_t np_api_adapter_next_timer(struct np_adapter *a);
 uint32_t np_api_adapter_return_packets(struct np_adapter *a);
 size_t np_api_adapter_oid_data(struct np_adapter *a, uint8_t *out, size_t max);
 void np_api_adapter_set_irq_line(struct np_adapter *a, int level);
+uint32_t np_api_adapter_send(struct np_adapter *a, const uint8_t *data,
+			     const uint32_t *lens, uint32_t count,
+			     uint32_t *accepted, int32_t *bad_index);
+uint32_t np_api_adapter_max_frame(struct np_adapter *a);
+void np_api_adapter_stats(struct np_adapter *a, struct np_api_stats *out);
+int np_api_adapter_attach_mocknic(struct np_adapter *a, const uint8_t *mac);
+void np_api_adapter_set_link(struct np_adapter *a, int up);
+uint32_t np_api_adapter_wire_receive(struct np_adapter *a, const uint8_t *data,
+				     const uint32_t *lens, uint32_t count);
+void np_api_adapter_device_counters(struct np_adapter *a,
+				    struct np_api_device_counters *out);
 int np_api_adapter_irq_line(struct np_adapter *a);
 int np_api_adapter_eventfd(struct np_adapter *a);
 int np_api_adapter_interrupt_registered(struct np_adapter *a);

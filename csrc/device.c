@@ -1,0 +1,447 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * device.c - the mock NIC device model: the hardware behind mocknic.sys.
+ *
+ * Registers, rings and the interrupt line of docs/hardware.md
+ * (csrc/include/mocknic_hw.h).  The driver reaches the registers through
+ * HAL port I/O (hal.c), so this code runs on the driver's stack, inside its
+ * call: the same rules as the exports apply (no allocation, no locks but
+ * the arena's, no stdio), and a bad bus address is reported through the
+ * verifier, which may end the driver's call - never the host.
+ *
+ * Doorbells act at once: writing TX_TAIL transmits every ready descriptor
+ * onto the wire; writing RX_TAIL lets frames waiting in the backlog into
+ * the newly freed descriptors.  The interrupt line is level-triggered,
+ * (ICR & IMS) != 0, rate-limited by ITR; rising edges reach the host as
+ * eventfd writes (np_adapter_irq).
+ */
+#include <string.h>
+#include <sys/mman.h>
+
+#include "mocknic_hw.h"
+#include "np.h"
+
+#define MN_BACKLOG_FRAMES	64
+#define MN_FRAME_MAX		16384	/* longest frame the model handles at all */
+#define MN_MIN_FRAME		60	/* shorter frames are padded on the wire */
+
+struct mn_frame {
+	uint16_t len;
+	uint8_t data[MN_FRAME_MAX];
+};
+
+struct np_mocknic {
+	struct np_device dev;		/* first: hal.c hands us this pointer */
+	struct np_adapter *a;
+	uint32_t reg[MN_PORT_COUNT / 4];
+	uint8_t mc[MN_MC_SLOTS][6];
+	uint32_t mc_valid;		/* bitmap of valid slots */
+	uint8_t eeprom[6];
+	int link;
+	uint64_t last_irq_ns, irq_due_ns;
+	/* Frames that found no free RX descriptor, oldest first. */
+	struct mn_frame backlog[MN_BACKLOG_FRAMES];
+	uint32_t bl_head, bl_tail;
+	struct mn_frame tx;		/* frame being gathered from TX descriptors */
+};
+
+static inline uint32_t *reg(struct np_mocknic *d, uint32_t off)
+{
+	return &d->reg[off / 4];
+}
+
+/* ---- DMA ------------------------------------------------------------------- */
+
+/* Host address of [bus, bus+len), or NULL (and a verifier report). */
+static void *dma(struct np_mocknic *d, uint64_t bus, size_t len,
+		 const char *what, uint32_t index)
+{
+	struct np_arena *arena = &d->a->dma;
+	uintptr_t va;
+
+	if (bus >= NP_DMA_BASE && bus - NP_DMA_BASE < arena->end - arena->base) {
+		va = arena->base + (bus - NP_DMA_BASE);
+		if (np_arena_owns(arena, (void *)va, len))
+			return (void *)va;
+	}
+	(*reg(d, MN_STAT_DMA_ERRORS))++;
+	*reg(d, MN_ICR) |= MN_INT_DMA_ERROR;
+	np_verify(&d->a->ctx, NP_VIOL_BAD_DMA,
+		  "device: %s %u holds bus address 0x%I64x (%u bytes), outside every shared allocation",
+		  what, index, bus, (unsigned)len);
+	return NULL;
+}
+
+static void *ring(struct np_mocknic *d, uint32_t lo, uint32_t hi,
+		  uint32_t len_reg, const char *what)
+{
+	uint64_t bus = (uint64_t)*reg(d, hi) << 32 | *reg(d, lo);
+	uint32_t n = *reg(d, len_reg);
+
+	if (n == 0 || n > MN_MAX_RING)
+		return NULL;
+	return dma(d, bus, (size_t)n * 16, what, n);
+}
+
+/* ---- the interrupt line ------------------------------------------------------ */
+
+static void update_line(struct np_mocknic *d)
+{
+	int level = (*reg(d, MN_ICR) & *reg(d, MN_IMS)) != 0;
+	uint64_t itr = (uint64_t)*reg(d, MN_ITR) * 1000, now;
+
+	if (!level) {
+		d->irq_due_ns = 0;
+		np_adapter_irq(d->a, 0);
+		return;
+	}
+	if (d->a->irq_line)
+		return;
+	now = np_now_ns();
+	if (itr && now < d->last_irq_ns + itr) {
+		d->irq_due_ns = d->last_irq_ns + itr;	/* np_mocknic_poll raises it */
+		return;
+	}
+	d->irq_due_ns = 0;
+	d->last_irq_ns = now;
+	np_adapter_irq(d->a, 1);
+}
+
+uint64_t np_mocknic_next_due(struct np_device *dev)
+{
+	return ((struct np_mocknic *)dev)->irq_due_ns;
+}
+
+void np_mocknic_poll(struct np_device *dev, uint64_t now)
+{
+	struct np_mocknic *d = (struct np_mocknic *)dev;
+
+	if (d->irq_due_ns && now >= d->irq_due_ns) {
+		d->irq_due_ns = 0;
+		d->last_irq_ns = now;
+		np_adapter_irq(d->a, (*reg(d, MN_ICR) & *reg(d, MN_IMS)) != 0);
+	}
+}
+
+/* ---- receive ----------------------------------------------------------------- */
+
+static int accepted(struct np_mocknic *d, const uint8_t *f)
+{
+	uint32_t filter = *reg(d, MN_RX_FILTER);
+	uint32_t ral = *reg(d, MN_RAL), rah = *reg(d, MN_RAH);
+	uint32_t i;
+
+	if (filter & NDIS_PACKET_TYPE_PROMISCUOUS)
+		return 1;
+	if (!(f[0] & 1))
+		return (filter & NDIS_PACKET_TYPE_DIRECTED) &&
+		       f[0] == (uint8_t)ral && f[1] == (uint8_t)(ral >> 8) &&
+		       f[2] == (uint8_t)(ral >> 16) && f[3] == (uint8_t)(ral >> 24) &&
+		       f[4] == (uint8_t)rah && f[5] == (uint8_t)(rah >> 8);
+	if (!memcmp(f, "\xff\xff\xff\xff\xff\xff", 6))
+		return !!(filter & NDIS_PACKET_TYPE_BROADCAST);
+	if (filter & NDIS_PACKET_TYPE_ALL_MULTICAST)
+		return 1;
+	if (!(filter & NDIS_PACKET_TYPE_MULTICAST))
+		return 0;
+	for (i = 0; i < MN_MC_SLOTS; i++)
+		if ((d->mc_valid & (1U << i)) && !memcmp(d->mc[i], f, 6))
+			return 1;
+	return 0;
+}
+
+/* Write one frame into the next free RX descriptor; 0 if none is free. */
+static int rx_store(struct np_mocknic *d, const uint8_t *f, uint32_t len)
+{
+	struct mn_rx_desc *rx = ring(d, MN_RX_BASE_LO, MN_RX_BASE_HI, MN_RX_LEN,
+				     "RX ring of");
+	uint32_t n = *reg(d, MN_RX_LEN), head = *reg(d, MN_RX_HEAD);
+	struct mn_rx_desc *desc;
+	void *buf;
+
+	if (!rx || head == *reg(d, MN_RX_TAIL) % n)
+		return 0;
+	desc = &rx[head];
+	buf = dma(d, desc->addr, *reg(d, MN_RX_BUF_LEN), "RX descriptor", head);
+	if (buf && len <= *reg(d, MN_RX_BUF_LEN)) {
+		memcpy(buf, f, len);
+		desc->length = (uint16_t)len;
+		desc->errors = 0;
+		(*reg(d, MN_STAT_RX_FRAMES))++;
+	} else {
+		desc->length = 0;
+		desc->errors = 1;
+	}
+	desc->status = MN_RXS_DD | MN_RXS_EOP;
+	*reg(d, MN_RX_HEAD) = (head + 1) % n;
+	*reg(d, MN_ICR) |= MN_INT_RX_DONE;
+	return 1;
+}
+
+static void rx_drain_backlog(struct np_mocknic *d)
+{
+	while (d->bl_head != d->bl_tail) {
+		struct mn_frame *fr = &d->backlog[d->bl_head % MN_BACKLOG_FRAMES];
+
+		if (!rx_store(d, fr->data, fr->len))
+			break;
+		d->bl_head++;
+	}
+}
+
+/* A frame arrives from the wire. */
+static void rx_frame(struct np_mocknic *d, const uint8_t *f, uint32_t len)
+{
+	struct mn_frame *fr;
+
+	if (!(*reg(d, MN_CTRL) & MN_CTRL_RX_EN) || len < 14 ||
+	    len > *reg(d, MN_MAX_FRAME) || !accepted(d, f)) {
+		(*reg(d, MN_STAT_RX_FILTERED))++;
+		return;
+	}
+	/* Keep wire order: nothing overtakes the backlog. */
+	if (d->bl_head == d->bl_tail && rx_store(d, f, len))
+		return;
+	if (d->bl_tail - d->bl_head == MN_BACKLOG_FRAMES) {
+		(*reg(d, MN_STAT_RX_MISSED))++;
+		*reg(d, MN_ICR) |= MN_INT_RX_MISSED;
+		return;
+	}
+	fr = &d->backlog[d->bl_tail++ % MN_BACKLOG_FRAMES];
+	fr->len = (uint16_t)len;
+	memcpy(fr->data, f, len);
+}
+
+/* ---- transmit ------------------------------------------------------------------ */
+
+static void wire_transmit(struct np_mocknic *d, uint8_t *f, uint32_t len)
+{
+	if (len < MN_MIN_FRAME) {
+		memset(f + len, 0, MN_MIN_FRAME - len);
+		len = MN_MIN_FRAME;
+	}
+	(*reg(d, MN_STAT_TX_FRAMES))++;
+	rx_frame(d, f, len);		/* the loopback wire */
+}
+
+static void tx_process(struct np_mocknic *d)
+{
+	struct mn_tx_desc *tx;
+	uint32_t n = *reg(d, MN_TX_LEN), tail = *reg(d, MN_TX_TAIL);
+
+	if (!(*reg(d, MN_CTRL) & MN_CTRL_TX_EN))
+		return;
+	tx = ring(d, MN_TX_BASE_LO, MN_TX_BASE_HI, MN_TX_LEN, "TX ring of");
+	if (!tx || tail >= n)
+		return;
+	while (*reg(d, MN_TX_HEAD) != tail) {
+		uint32_t head = *reg(d, MN_TX_HEAD);
+		struct mn_tx_desc *desc = &tx[head];
+		uint8_t status = MN_TXS_DD;
+		void *buf = NULL;
+
+		if (desc->length) {
+			buf = dma(d, desc->addr, desc->length, "TX descriptor", head);
+			if (!buf || d->tx.len + desc->length > *reg(d, MN_MAX_FRAME)) {
+				status |= MN_TXS_ERR;
+				d->tx.len = MN_FRAME_MAX;	/* poisoned until EOP */
+			} else if (d->tx.len != MN_FRAME_MAX) {
+				memcpy(d->tx.data + d->tx.len, buf, desc->length);
+				d->tx.len += desc->length;
+			}
+		}
+		if (desc->cmd & MN_TXD_EOP) {
+			if (d->tx.len == MN_FRAME_MAX || d->tx.len < 14) {
+				status |= MN_TXS_ERR;
+				(*reg(d, MN_STAT_TX_ERRORS))++;
+			} else {
+				wire_transmit(d, d->tx.data, d->tx.len);
+			}
+			d->tx.len = 0;
+		}
+		if (desc->cmd & MN_TXD_RS) {
+			desc->status = status;
+			*reg(d, MN_ICR) |= MN_INT_TX_DONE;
+		}
+		*reg(d, MN_TX_HEAD) = (head + 1) % n;
+	}
+}
+
+/* ---- registers ------------------------------------------------------------------ */
+
+static void reset(struct np_mocknic *d)
+{
+	memset(d->reg, 0, sizeof(d->reg));
+	memset(d->mc, 0, sizeof(d->mc));
+	d->mc_valid = 0;
+	d->bl_head = d->bl_tail = 0;
+	d->tx.len = 0;
+	d->irq_due_ns = 0;
+	*reg(d, MN_EEPROM_MAC_LO) = d->eeprom[0] | d->eeprom[1] << 8 |
+				    d->eeprom[2] << 16 | (uint32_t)d->eeprom[3] << 24;
+	*reg(d, MN_EEPROM_MAC_HI) = d->eeprom[4] | d->eeprom[5] << 8;
+	*reg(d, MN_DEVICE_ID) = MN_ID;
+	*reg(d, MN_MAX_FRAME) = 1518;
+	*reg(d, MN_RX_BUF_LEN) = 2048;
+}
+
+static uint32_t status_reg(struct np_mocknic *d)
+{
+	return (d->link ? MN_STATUS_LINK_UP : 0) | MN_STATUS_FULL_DUPLEX |
+	       10U << MN_STATUS_SPEED_SHIFT;	/* 1 Gb/s */
+}
+
+static uint32_t port_read(struct np_device *dev, uint32_t off, unsigned size)
+{
+	struct np_mocknic *d = (struct np_mocknic *)dev;
+
+	if (size != 4 || off >= MN_PORT_COUNT || (off & 3))
+		return 0xffffffffU;
+	switch (off) {
+	case MN_STATUS:
+		return status_reg(d);
+	case MN_PHY_LINK:
+		return d->link;
+	case MN_MC_COUNT:
+		return (uint32_t)__builtin_popcount(d->mc_valid);
+	}
+	return *reg(d, off);
+}
+
+static void port_write(struct np_device *dev, uint32_t off, unsigned size,
+		       uint32_t value)
+{
+	struct np_mocknic *d = (struct np_mocknic *)dev;
+	uint32_t slot;
+
+	if (size != 4 || off >= MN_PORT_COUNT || (off & 3))
+		return;
+	switch (off) {
+	case MN_CTRL:
+		if (value & MN_CTRL_RESET) {
+			reset(d);
+			break;
+		}
+		*reg(d, off) = value;
+		rx_drain_backlog(d);
+		break;
+	case MN_ICR:
+		*reg(d, off) &= ~value;		/* write 1 to clear */
+		break;
+	case MN_TX_TAIL:
+		*reg(d, off) = value;
+		tx_process(d);
+		break;
+	case MN_RX_TAIL:
+		*reg(d, off) = *reg(d, MN_RX_LEN) ? value % *reg(d, MN_RX_LEN) : 0;
+		rx_drain_backlog(d);
+		break;
+	case MN_MC_ADDR_HI:
+		slot = *reg(d, MN_MC_INDEX);
+		if (slot >= MN_MC_SLOTS)
+			break;
+		d->mc_valid &= ~(1U << slot);
+		if (value & 0x80000000U) {
+			uint32_t lo = *reg(d, MN_MC_ADDR_LO);
+
+			d->mc[slot][0] = (uint8_t)lo;
+			d->mc[slot][1] = (uint8_t)(lo >> 8);
+			d->mc[slot][2] = (uint8_t)(lo >> 16);
+			d->mc[slot][3] = (uint8_t)(lo >> 24);
+			d->mc[slot][4] = (uint8_t)value;
+			d->mc[slot][5] = (uint8_t)(value >> 8);
+			d->mc_valid |= 1U << slot;
+		}
+		break;
+	case MN_STATUS: case MN_TX_HEAD: case MN_RX_HEAD: case MN_MC_COUNT:
+	case MN_EEPROM_MAC_LO: case MN_EEPROM_MAC_HI: case MN_DEVICE_ID:
+	case MN_PHY_LINK: case MN_STAT_TX_FRAMES: case MN_STAT_RX_FRAMES:
+	case MN_STAT_RX_MISSED: case MN_STAT_RX_FILTERED:
+	case MN_STAT_TX_ERRORS: case MN_STAT_DMA_ERRORS:
+		break;				/* read-only */
+	case MN_MAX_FRAME:
+		*reg(d, off) = value < MN_FRAME_MAX ? value : MN_FRAME_MAX - 1;
+		break;
+	default:
+		*reg(d, off) = value;
+	}
+	update_line(d);
+}
+
+/* ---- the host's side: attach, link, inject, counters -------------------------- */
+
+int np_api_adapter_attach_mocknic(struct np_adapter *a, const uint8_t *mac)
+{
+	struct np_mocknic *d;
+
+	if (a->device)
+		return -1;
+	d = np_map(sizeof(*d), PROT_READ | PROT_WRITE, "device");
+	if (!d)
+		return -1;
+	d->dev.port_read = port_read;
+	d->dev.port_write = port_write;
+	d->dev.next_due = np_mocknic_next_due;
+	d->dev.poll = np_mocknic_poll;
+	d->a = a;
+	d->link = 1;
+	memcpy(d->eeprom, mac, 6);
+	reset(d);
+	a->device = &d->dev;
+	return 0;
+}
+
+void np_mocknic_free(struct np_device *dev)
+{
+	np_unmap(dev, sizeof(struct np_mocknic));
+}
+
+/* The PHY: cable in or out.  Raises MN_INT_LINK when it changes. */
+void np_api_adapter_set_link(struct np_adapter *a, int up)
+{
+	struct np_mocknic *d = (struct np_mocknic *)a->device;
+
+	if (!d || d->link == !!up)
+		return;
+	d->link = !!up;
+	*reg(d, MN_ICR) |= MN_INT_LINK;
+	update_line(d);
+}
+
+/* Frames arriving from the wire side (tests, later the tap and vxlan wires). */
+uint32_t np_api_adapter_wire_receive(struct np_adapter *a, const uint8_t *data,
+				     const uint32_t *lens, uint32_t count)
+{
+	struct np_mocknic *d = (struct np_mocknic *)a->device;
+	uint32_t i, off = 0;
+
+	if (!d)
+		return 0;
+	for (i = 0; i < count; i++) {
+		if (lens[i] <= MN_FRAME_MAX - MN_MIN_FRAME)
+			rx_frame(d, data + off, lens[i]);
+		off += lens[i];
+	}
+	update_line(d);
+	return count;
+}
+
+void np_api_adapter_device_counters(struct np_adapter *a,
+				    struct np_api_device_counters *out)
+{
+	struct np_mocknic *d = (struct np_mocknic *)a->device;
+
+	memset(out, 0, sizeof(*out));
+	if (!d)
+		return;
+	out->tx_frames = *reg(d, MN_STAT_TX_FRAMES);
+	out->rx_frames = *reg(d, MN_STAT_RX_FRAMES);
+	out->rx_missed = *reg(d, MN_STAT_RX_MISSED);
+	out->rx_filtered = *reg(d, MN_STAT_RX_FILTERED);
+	out->tx_errors = *reg(d, MN_STAT_TX_ERRORS);
+	out->dma_errors = *reg(d, MN_STAT_DMA_ERRORS);
+	out->rx_filter = *reg(d, MN_RX_FILTER);
+	out->mc_count = (uint32_t)__builtin_popcount(d->mc_valid);
+	out->link = d->link;
+	out->backlog = d->bl_tail - d->bl_head;
+}

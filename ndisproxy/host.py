@@ -1,0 +1,253 @@
+"""The in-process host: a driver adapter serviced by trio.
+
+``open_adapter()`` loads a driver, creates and initialises one adapter with
+the mock NIC as its hardware, and runs the service task that a real host
+process runs: it waits on the adapter's interrupt eventfd and on the next
+NDIS timer, runs ISR and DPC, fires timers, drains what the driver
+indicated (frames, status, OID completions) and hands received packets back
+to the driver - all in one trio task, so driver code never runs
+concurrently with itself::
+
+    async with ndisproxy.host.open_adapter("mocknic") as nic:
+        await nic.send([frame])
+        echoed = await nic.receive()
+
+A driver fault ends the service task quietly; every later call raises the
+fault (the image is abandoned, like a bugchecked driver).
+"""
+import contextlib
+import math
+import os
+
+import trio
+
+from . import drivers, errors
+from ._binding import lib
+from .driver import DriverImage, OidResult
+
+DEFAULT_MAC = "02:4e:50:00:00:01"
+NDIS_STATUS_PENDING = lib.NDIS_STATUS_PENDING
+NDIS_STATUS_SUCCESS = 0
+
+
+class InProcessAdapter:
+    """One initialised adapter and the trio task that services it."""
+
+    def __init__(self, image, adapter, *, receive_buffer=4096):
+        self.image = image
+        self.adapter = adapter
+        self.fault = None
+        self._frames_send, self._frames = trio.open_memory_channel(receive_buffer)
+        self._status_send, self._status = trio.open_memory_channel(256)
+        self._oid_done = None
+        self._oid_kind = None
+        self._oid_status = None
+        self._wakeup = trio.Event()
+        self.rx_overflow = 0
+        self.leaks = None
+        self.violations_at_halt = None
+
+    # -- the service task -----------------------------------------------------
+
+    async def _service(self, task_status=trio.TASK_STATUS_IGNORED):
+        fd = self.adapter.interrupt_fd
+        task_status.started()
+        try:
+            while True:
+                self._service_once()
+                await self._wait(fd)
+        except errors.DriverError as exc:
+            self.fault = exc
+        finally:
+            self._frames_send.close()
+            self._status_send.close()
+            if self._oid_done is not None:
+                self._oid_done.set()
+
+    async def _wait(self, fd):
+        due = self.adapter.next_timer()
+        deadline = math.inf
+        if due is not None:
+            deadline = trio.current_time() + max(due - lib.np_api_now_ns(), 0) / 1e9
+        self._wakeup = trio.Event()
+        with trio.move_on_at(deadline):
+            async with trio.open_nursery() as nursery:
+                async def on_interrupt():
+                    await trio.lowlevel.wait_readable(fd)
+                    nursery.cancel_scope.cancel()
+
+                async def on_wakeup():
+                    await self._wakeup.wait()
+                    nursery.cancel_scope.cancel()
+
+                nursery.start_soon(on_interrupt)
+                nursery.start_soon(on_wakeup)
+
+    def _service_once(self):
+        """Interrupts, timers, then drain: until the driver has nothing new."""
+        for _ in range(64):
+            worked = self.adapter.service_interrupt()
+            worked += self.adapter.run_timers()
+            events = self.adapter.events()
+            for event in events:
+                self._dispatch(event)
+            self.adapter.return_packets()
+            if not worked and not events:
+                return
+
+    def _dispatch(self, event):
+        if event.kind == "receive":
+            try:
+                self._frames_send.send_nowait(event.frame)
+            except trio.WouldBlock:
+                self.rx_overflow += 1
+        elif event.kind in ("status", "status-complete", "reset-complete"):
+            with contextlib.suppress(trio.WouldBlock):
+                self._status_send.send_nowait(event)
+        elif event.kind in ("query-complete", "set-complete"):
+            self._oid_status = event.status
+            if self._oid_done is not None:
+                self._oid_done.set()
+
+    def _kick(self):
+        """Something the driver did may need servicing: wake the task."""
+        self._wakeup.set()
+
+    def _check(self):
+        if self.fault is not None:
+            raise errors.DriverFaulted(f"{self.image.name} faulted: {self.fault}") from self.fault
+
+    # -- frames ------------------------------------------------------------------
+
+    async def send(self, frames):
+        """Send a batch; waits (servicing completions) until all are accepted."""
+        frames = list(frames)
+        while frames:
+            self._check()
+            accepted = self.adapter.send(frames)
+            self._kick()
+            frames = frames[accepted:]
+            if frames:
+                await trio.sleep(0)
+            else:
+                await trio.lowlevel.checkpoint()
+
+    async def receive(self):
+        """The next frame the driver indicated."""
+        self._check()
+        try:
+            return await self._frames.receive()
+        except trio.EndOfChannel:
+            self._check()
+            raise
+
+    def receive_nowait(self):
+        return self._frames.receive_nowait()
+
+    async def status_event(self):
+        """The next status indication (an Event with kind 'status', ...)."""
+        self._check()
+        return await self._status.receive()
+
+    def wire_receive(self, frames):
+        """Frames arriving at the NIC from its wire."""
+        self.adapter.wire_receive(frames)
+        self._kick()
+
+    # -- OIDs ------------------------------------------------------------------------
+
+    async def _oid(self, call, kind):
+        self._check()
+        result = call()
+        if result.status != NDIS_STATUS_PENDING:
+            return result
+        self._oid_done = trio.Event()
+        self._kick()
+        with trio.fail_after(10):
+            await self._oid_done.wait()
+        self._oid_done = None
+        self._check()
+        data = self.adapter.oid_data() if kind == "query" else b""
+        return OidResult(self._oid_status, data, result.needed)
+
+    async def query_oid(self, oid, length=256):
+        """MiniportQueryInformation; a pended request is awaited."""
+        return await self._oid(lambda: self.adapter.query_raw(oid, length), "query")
+
+    async def set_oid(self, oid, data):
+        """MiniportSetInformation; a pended request is awaited."""
+        return await self._oid(lambda: self.adapter.set_raw(oid, data), "set")
+
+    async def set_packet_filter(self, bits):
+        result = await self.set_oid("OID_GEN_CURRENT_PACKET_FILTER", bits.to_bytes(4, "little"))
+        if not result.ok:
+            raise errors.DriverStatusError(
+                f"packet filter 0x{bits:x} refused: {result.status_name}", result.status)
+        self._filter = bits
+
+    async def set_multicast_list(self, addresses, *, base_filter=None):
+        """Program the multicast list; more groups than the driver's
+        OID_802_3_MAXIMUM_LIST_SIZE fall back to all-multicast, as NDIS does."""
+        from .driver import _parse_mac
+        raw = [_parse_mac(a) for a in addresses]
+        limit = (await self.query_oid("OID_802_3_MAXIMUM_LIST_SIZE", 4)).value
+        bits = getattr(self, "_filter", 0) if base_filter is None else base_filter
+        if len(raw) > limit:
+            await self.set_packet_filter(bits | lib.NDIS_PACKET_TYPE_ALL_MULTICAST)
+            return False
+        result = await self.set_oid("OID_802_3_MULTICAST_LIST", b"".join(raw))
+        if not result.ok:
+            raise errors.DriverStatusError(
+                f"multicast list refused: {result.status_name}", result.status)
+        await self.set_packet_filter((bits | lib.NDIS_PACKET_TYPE_MULTICAST)
+                                     & ~lib.NDIS_PACKET_TYPE_ALL_MULTICAST)
+        return True
+
+    # -- device and reports -------------------------------------------------------------
+
+    def set_link(self, up):
+        """Cable in or out: the PHY raises a link-change interrupt."""
+        self._check()
+        self.adapter.set_link(up)
+        self._kick()
+
+    def stats(self):
+        return self.adapter.stats()
+
+    def stack_report(self):
+        return self.adapter.stack_report()
+
+    def violations(self):
+        return self.adapter.violations()
+
+
+@contextlib.asynccontextmanager
+async def open_adapter(driver="mocknic", *, parameters=None, stack_size=64 * 1024,
+                       mac=DEFAULT_MAC, packet_filter=None):
+    """Load ``driver`` (a bundled name or a path), bring up one adapter on the
+    mock NIC with a loopback wire, and service it until the block exits;
+    then halt it (reporting leaks to the verifier) and unload the image."""
+    path = driver if os.sep in str(driver) or str(driver).endswith(".sys") \
+        else drivers.path(driver)
+    image = DriverImage.load(path, stack_size=stack_size)
+    try:
+        adapter = image.create_adapter(stack_size=stack_size, parameters=parameters or {})
+        adapter.attach_mocknic(mac)
+        adapter.initialize()
+        nic = InProcessAdapter(image, adapter)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(nic._service)
+            if packet_filter is None:
+                packet_filter = (lib.NDIS_PACKET_TYPE_DIRECTED | lib.NDIS_PACKET_TYPE_BROADCAST)
+            await nic.set_packet_filter(packet_filter)
+            try:
+                yield nic
+            finally:
+                nursery.cancel_scope.cancel()
+        if nic.fault is None and adapter.initialized:
+            adapter.halt()
+            # What halt left behind, for the caller to check after the block.
+            nic.leaks = adapter.allocations()
+            nic.violations_at_halt = adapter.violations()
+    finally:
+        image.close()
