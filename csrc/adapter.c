@@ -646,13 +646,15 @@ size_t np_api_adapter_events(struct np_adapter *a, struct np_api_event *out,
 		struct np_api_event *ev = &a->events[a->ev_head % NP_EVENT_QUEUE];
 
 		if (ev->type == NP_EV_RECEIVE) {
-			uint32_t k;
+			uint32_t at = ev->offset % NP_RX_RING_BYTES;
+			uint32_t first = NP_RX_RING_BYTES - at;
 
 			if (rxused + ev->len > rxlen)
 				break;
-			for (k = 0; k < ev->len; k++)
-				rx[rxused + k] =
-					a->rx_ring[(ev->offset + k) % NP_RX_RING_BYTES];
+			if (first > ev->len)
+				first = ev->len;
+			memcpy(rx + rxused, a->rx_ring + at, first);
+			memcpy(rx + rxused + first, a->rx_ring, ev->len - first);
 			a->rx_head = ev->offset + ev->len;
 			out[n] = *ev;
 			out[n].offset = (uint32_t)rxused;
@@ -661,6 +663,35 @@ size_t np_api_adapter_events(struct np_adapter *a, struct np_api_event *out,
 			out[n] = *ev;
 		}
 		n++;
+		a->ev_head++;
+	}
+	return n;
+}
+
+/*
+ * The data path's drain: received frames only, packed into rx with their
+ * lengths, stopping at the first event that is not a receive (so order with
+ * status indications is kept; events() takes those).
+ */
+size_t np_api_adapter_receive(struct np_adapter *a, uint8_t *rx, size_t rxlen,
+			      uint32_t *lens, size_t max)
+{
+	size_t n = 0, used = 0;
+
+	while (n < max && a->ev_head != a->ev_tail) {
+		struct np_api_event *ev = &a->events[a->ev_head % NP_EVENT_QUEUE];
+		uint32_t at = ev->offset % NP_RX_RING_BYTES;
+		uint32_t first = NP_RX_RING_BYTES - at;
+
+		if (ev->type != NP_EV_RECEIVE || used + ev->len > rxlen)
+			break;
+		if (first > ev->len)
+			first = ev->len;
+		memcpy(rx + used, a->rx_ring + at, first);
+		memcpy(rx + used + first, a->rx_ring, ev->len - first);
+		a->rx_head = ev->offset + ev->len;
+		lens[n++] = ev->len;
+		used += ev->len;
 		a->ev_head++;
 	}
 	return n;

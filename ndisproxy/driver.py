@@ -13,6 +13,7 @@ issues) drives them from one task per adapter.
 import dataclasses
 import os
 import pathlib
+import typing
 
 from . import errors
 from ._binding import (
@@ -50,12 +51,12 @@ class OidResult:
         return int.from_bytes(self.data, "little")
 
 
-@dataclasses.dataclass(frozen=True)
-class Event:
+class Event(typing.NamedTuple):
     """An indication or completion the driver made, drained after it returned.
 
-    ``kind`` is one of send-complete, receive, status, status-complete,
-    reset-complete, query-complete, set-complete, send-resources.
+    ``kind`` is one of receive, status, status-complete, reset-complete,
+    query-complete, set-complete, send-resources.  (A NamedTuple: one is
+    made per received frame, so it must be cheap.)
     """
     kind: str
     status: int
@@ -242,6 +243,9 @@ class Adapter:
         self._handle = handle
         self.stack_size = stack_size
         self.initialized = False
+        self._event_buf = None
+        self._rx_lens = None
+        self._rx_buf = ffi.new("uint8_t[]", 256 * 1024)
 
     # -- plumbing ---------------------------------------------------------
 
@@ -399,16 +403,34 @@ class Adapter:
     def events(self, max_events=256):
         """Drain the indications and completions the driver queued."""
         self._require_open()
-        out = ffi.new("struct np_api_event[]", max_events)
-        rx = ffi.new("uint8_t[]", 256 * 1024)
+        if self._event_buf is None or len(self._event_buf) < max_events:
+            self._event_buf = ffi.new("struct np_api_event[]", max_events)
+        out, rx = self._event_buf, self._rx_buf
         n = lib.np_api_adapter_events(self._handle, out, max_events, rx, len(rx))
+        frames = ffi.buffer(rx)
         result = []
         for ev in out[0:n]:
             kind = _EVENT_KINDS[ev.type]
-            frame = bytes(rx[ev.offset:ev.offset + ev.len]) if kind == "receive" else b""
+            frame = frames[ev.offset:ev.offset + ev.len] if kind == "receive" else b""
             info = bytes(ev.data[0:min(ev.len, 32)]) if kind == "status" else b""
             result.append(Event(kind, ev.status, ev.packet, frame, info, ev.len))
         return result
+
+    def receive_frames(self, max_frames=512):
+        """Drain received frames (in order) up to the next non-receive event."""
+        self._require_open()
+        if self._rx_lens is None:
+            self._rx_lens = ffi.new("uint32_t[]", 512)
+        n = lib.np_api_adapter_receive(self._handle, self._rx_buf, len(self._rx_buf),
+                                       self._rx_lens, min(max_frames, 512))
+        if not n:
+            return []
+        data = ffi.buffer(self._rx_buf)
+        frames, at = [], 0
+        for length in ffi.unpack(self._rx_lens, n):
+            frames.append(data[at:at + length])
+            at += length
+        return frames
 
     # -- frames ---------------------------------------------------------------
 

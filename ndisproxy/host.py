@@ -88,19 +88,25 @@ class InProcessAdapter:
         for _ in range(64):
             worked = self.adapter.service_interrupt()
             worked += self.adapter.run_timers()
-            events = self.adapter.events()
+            frames = self.adapter.receive_frames()
+            for frame in frames:
+                self._deliver(frame)
+            events = self.adapter.events(64) if not frames else []
             for event in events:
                 self._dispatch(event)
             self.adapter.return_packets()
-            if not worked and not events:
+            if not worked and not frames and not events:
                 return
+
+    def _deliver(self, frame):
+        try:
+            self._frames_send.send_nowait(frame)
+        except trio.WouldBlock:
+            self.rx_overflow += 1
 
     def _dispatch(self, event):
         if event.kind == "receive":
-            try:
-                self._frames_send.send_nowait(event.frame)
-            except trio.WouldBlock:
-                self.rx_overflow += 1
+            self._deliver(event.frame)
         elif event.kind in ("status", "status-complete", "reset-complete"):
             with contextlib.suppress(trio.WouldBlock):
                 self._status_send.send_nowait(event)

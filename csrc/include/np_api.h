@@ -188,6 +188,8 @@ uint32_t np_api_adapter_run_timers(struct np_adapter *a, uint64_t now_ns,
 				   uint32_t *ran);
 uint64_t np_api_adapter_next_timer(struct np_adapter *a);
 uint32_t np_api_adapter_return_packets(struct np_adapter *a);
+size_t np_api_adapter_receive(struct np_adapter *a, uint8_t *rx, size_t rxlen,
+			      uint32_t *lens, size_t max);
 size_t np_api_adapter_oid_data(struct np_adapter *a, uint8_t *out, size_t max);
 void np_api_adapter_set_irq_line(struct np_adapter *a, int level);
 uint32_t np_api_adapter_send(struct np_adapter *a, const uint8_t *data,
