@@ -402,3 +402,18 @@ def assert_host_survives():
         adapter.halt()
         assert adapter.allocations() == []
         assert adapter.violations() == []
+
+
+@pytest.mark.parametrize("mode, kind, words", [
+    (5, "indicate-held", "the host still holds it"),
+    (6, "free-unreturned", "indicated and not yet returned"),
+])
+def test_packets_the_host_holds_are_guarded(adapter, mode, kind, words):
+    assert violate(adapter, mode).status == lib.NDIS_STATUS_NOT_ACCEPTED   # nothing held yet
+    interrupt(adapter)
+    assert [e.kind for e in adapter.events()][-1] == "receive"            # now the host holds it
+    assert violate(adapter, mode).ok
+    found = [v for v in adapter.violations() if v.kind == kind]
+    assert len(found) == 1 and words in found[0].text, adapter.violations()
+    assert found[0].entry_point == "MiniportSetInformation"
+    assert [e.kind for e in adapter.events()] == []                        # not indicated twice

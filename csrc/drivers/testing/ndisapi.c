@@ -473,9 +473,16 @@ static NDIS_STATUS NDISAPI ndisapi_query(NDIS_HANDLE ctx, NDIS_OID oid,
  *   2  NdisReleaseSpinLock of a lock that is not held
  *   3  NdisFreeMemory of the same pointer twice
  *   4  KeBugCheckEx(0xDEAD, 1, 2, 3, 4)
+ *   5  indicate the receive packet again while the host still holds it
+ *   6  NdisFreePacket of the receive packet while the host still holds it
+ *      (then allocate a fresh one, so the adapter keeps working)
+ * Modes 5 and 6 need a packet indicated and not yet returned.
  */
-static NDIS_STATUS violate(ULONG mode)
+static NDIS_STATUS violate(struct ndisapi *na, ULONG mode)
 {
+	PNDIS_PACKET packet = na->rx_packet;
+	NDIS_STATUS status;
+
 	NDIS_SPIN_LOCK lock;
 	PVOID scratch;
 
@@ -498,6 +505,23 @@ static NDIS_STATUS violate(ULONG mode)
 	case 4:
 		KeBugCheckEx(0xDEAD, 1, 2, 3, 4);
 		return NDIS_STATUS_FAILURE;	/* not reached */
+	case 5:
+		if (!na->rx_held)
+			return NDIS_STATUS_NOT_ACCEPTED;
+		NDIS_SET_PACKET_STATUS(packet, NDIS_STATUS_SUCCESS);
+		NdisMIndicateReceivePacket(na->handle, &packet, 1);
+		return NDIS_STATUS_SUCCESS;
+	case 6:
+		if (!na->rx_held)
+			return NDIS_STATUS_NOT_ACCEPTED;
+		NdisFreePacket(packet);
+		NdisAllocatePacket(&status, &na->rx_packet, na->packet_pool);
+		if (status != NDIS_STATUS_SUCCESS)
+			return status;
+		NdisChainBufferAtBack(na->rx_packet, na->rx_header);
+		NDIS_SET_PACKET_HEADER_SIZE(na->rx_packet, ETH_HEADER_LEN);
+		na->rx_held = FALSE;
+		return NDIS_STATUS_SUCCESS;
 	default:
 		return NDIS_STATUS_INVALID_DATA;
 	}
@@ -521,7 +545,7 @@ static NDIS_STATUS NDISAPI ndisapi_set(NDIS_HANDLE ctx, NDIS_OID oid,
 	NdisMoveMemory(&value, buf, sizeof(value));
 	*read = sizeof(value);
 	if (oid == OID_NDISAPI_VIOLATE)
-		return violate(value);
+		return violate(na, value);
 	if (value & ~SUPPORTED_FILTERS)
 		return NDIS_STATUS_NOT_SUPPORTED;
 	NdisDprAcquireSpinLock(&na->lock);
