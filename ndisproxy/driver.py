@@ -10,6 +10,7 @@ driver raises a DriverFault subclass and leaves the whole image abandoned
 Objects here are synchronous and not thread-safe; the trio host (later
 issues) drives them from one task per adapter.
 """
+import collections
 import dataclasses
 import os
 import pathlib
@@ -108,7 +109,8 @@ class DriverImage:
         self.stack_size = stack_size
         self._adapters = []
         self._log_next = 0
-        self._log = []
+        self._log = collections.deque(maxlen=64)
+        self.log_count = 0        # lines ever printed
         self._entry_ran = False
 
     @classmethod
@@ -189,8 +191,10 @@ class DriverImage:
         self._log_next = nxt[0]
         if n:
             raw = ffi.buffer(buf, n)[:]
-            self._log.extend(line.decode("utf-8", "replace") for line in raw.split(b"\0")[:-1])
-        return list(self._log[-64:])
+            lines = [line.decode("utf-8", "replace") for line in raw.split(b"\0")[:-1]]
+            self._log.extend(lines)
+            self.log_count += len(lines)
+        return list(self._log)
 
     def stack_report(self):
         """High-water marks of DriverEntry's private stack."""
@@ -302,11 +306,20 @@ class Adapter:
         # Someone (faulthandler, say) may have installed over our trap since.
         lib.np_api_trap_ensure()
         status = ffi.new("int32_t *")
+        self.image.log()
+        seen = self.image.log_count
         self._check_fault(lib.np_api_adapter_initialize(self._handle, status))
         if status[0] != 0:
+            # The driver's own words, preferring DbgPrint over error-log codes.
+            lines = self.image.log()
+            new = min(self.image.log_count - seen, len(lines))
+            said = lines[len(lines) - new:] if new else []
+            words = [line for line in said if not line.startswith("NdisWriteErrorLogEntry")]
+            said = words or said
+            reason = f" (driver: {said[-1].strip()})" if said else ""
             raise errors.DriverStatusError(
-                f"MiniportInitialize of {self.image.name} returned {status_name(status[0])}",
-                status[0])
+                f"MiniportInitialize of {self.image.name} returned "
+                f"{status_name(status[0])}{reason}", status[0])
         self.initialized = True
 
     def halt(self):

@@ -226,3 +226,34 @@ def test_mock_driver_imports_only_ndis_ntoskrnl_and_hal():
     assert "NdisMRegisterMiniport" in imports["NDIS.SYS"]
     assert "WRITE_PORT_ULONG" in imports["HAL.dll"]
     assert struct.unpack_from("<H", drivers.path("mocknic").read_bytes(), 0)[0] == 0x5A4D
+
+
+def test_interrupt_moderation_defers_the_line_until_the_interval_passed():
+    frame_ = MAC + PEER + b"\x08\x00" + bytes(46)
+    with DriverImage.load(drivers.path("mocknic")) as image:
+        adapter = image.create_adapter(parameters={"InterruptModeration": 10_000})   # 10 ms
+        adapter.attach_mocknic(DEFAULT_MAC)
+        adapter.initialize()
+        adapter.set_raw("OID_GEN_CURRENT_PACKET_FILTER", DIRECTED.to_bytes(4, "little"))
+        adapter.send([frame_])
+        assert adapter.service_interrupt() >= 1                   # first one: at once
+        assert len(adapter.receive_frames()) == 1
+        adapter.return_packets()
+        adapter.send([frame_])
+        assert adapter.service_interrupt() == 0                   # held off by ITR
+        due = adapter.next_timer()
+        now = lib.np_api_now_ns()
+        assert due is not None and now < due <= now + 10_000_000
+        adapter.run_timers(due)                                   # the interval passed
+        assert adapter.service_interrupt() >= 1
+        assert len(adapter.receive_frames()) == 1
+        adapter.halt()
+
+
+def test_bad_parameter_fails_initialize_with_the_drivers_reason():
+    with DriverImage.load(drivers.path("mocknic")) as image:
+        adapter = image.create_adapter(parameters={"MTU": 575})
+        adapter.attach_mocknic(DEFAULT_MAC)
+        with pytest.raises(Exception, match=r"NDIS_STATUS_FAILURE \(driver: .*MTU = 575") as info:
+            adapter.initialize()
+        assert "\n" not in str(info.value)
