@@ -508,6 +508,22 @@ class Adapter:
             lens = ffi.new("uint32_t[]", [len(f) for f in frames])
             lib.np_api_adapter_wire_receive(self._handle, b"".join(frames), lens, len(frames))
 
+    def set_wire(self, fd, vnet_hdr=10):
+        """Connect the mock NIC's cable to ``fd`` (a TAP, ...) instead of loopback."""
+        self._require_open()
+        if lib.np_api_adapter_set_wire(self._handle, fd, vnet_hdr):
+            raise ValueError("no mock NIC attached, or a vnet header over 16 bytes")
+
+    def pump(self, state):
+        """Move everything that is ready between ``state``'s fds and the driver.
+
+        ``state`` is a ``ffi.new("struct np_api_pump *")`` whose counters
+        accumulate across calls.  Returns True if control events wait in
+        events()."""
+        self._require_open()
+        self._check_fault(lib.np_api_adapter_pump(self._handle, state, lib.np_api_now_ns()))
+        return bool(state.events_pending)
+
     def device_counters(self):
         """The mock NIC's own counters and state (a dict)."""
         self._require_open()

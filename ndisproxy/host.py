@@ -22,7 +22,7 @@ import os
 import trio
 
 from . import drivers, errors
-from ._binding import lib
+from ._binding import ffi, lib
 from .driver import DriverImage, OidResult
 
 DEFAULT_MAC = "02:4e:50:00:00:01"
@@ -33,9 +33,22 @@ NDIS_STATUS_SUCCESS = 0
 class InProcessAdapter:
     """One initialised adapter and the trio task that services it."""
 
-    def __init__(self, image, adapter, *, receive_buffer=4096):
+    def __init__(self, image, adapter, *, receive_buffer=4096, tap_fd=None, tap_vnet_hdr=10,
+                 wire_fd=None, wire_vnet_hdr=10, on_carrier=None):
         self.image = image
         self.adapter = adapter
+        self.on_carrier = on_carrier
+        self.pump_state = None
+        if tap_fd is not None or wire_fd is not None:
+            # The C pump moves frames between these fds and the driver.
+            self.pump_state = ffi.new("struct np_api_pump *")
+            self.pump_state.tap_fd = -1 if tap_fd is None else tap_fd
+            self.pump_state.wire_fd = -1 if wire_fd is None else wire_fd
+            self.pump_state.tap_vnet_hdr = tap_vnet_hdr
+            self.pump_state.wire_vnet_hdr = wire_vnet_hdr
+            self.pump_state.tx_free = 1
+            if wire_fd is not None:
+                adapter.set_wire(wire_fd, wire_vnet_hdr)
         self.fault = None
         self._frames_send, self._frames = trio.open_memory_channel(receive_buffer)
         self._status_send, self._status = trio.open_memory_channel(256)
@@ -64,6 +77,18 @@ class InProcessAdapter:
             if self._oid_done is not None:
                 self._oid_done.set()
 
+    def _ready_fds(self, interrupt_fd):
+        fds = [interrupt_fd]
+        p = self.pump_state
+        if p is not None:
+            if p.wire_fd >= 0:
+                fds.append(p.wire_fd)
+            # Back-pressure: Linux keeps its frames while the driver holds
+            # every host packet; completions arrive as interrupts.
+            if p.tap_fd >= 0 and p.tx_free:
+                fds.append(p.tap_fd)
+        return fds
+
     async def _wait(self, fd):
         due = self.adapter.next_timer()
         deadline = math.inf
@@ -72,19 +97,27 @@ class InProcessAdapter:
         self._wakeup = trio.Event()
         with trio.move_on_at(deadline):
             async with trio.open_nursery() as nursery:
-                async def on_interrupt():
-                    await trio.lowlevel.wait_readable(fd)
+                async def readable(one):
+                    await trio.lowlevel.wait_readable(one)
                     nursery.cancel_scope.cancel()
 
                 async def on_wakeup():
                     await self._wakeup.wait()
                     nursery.cancel_scope.cancel()
 
-                nursery.start_soon(on_interrupt)
+                for one in self._ready_fds(fd):
+                    nursery.start_soon(readable, one)
                 nursery.start_soon(on_wakeup)
 
     def _service_once(self):
         """Interrupts, timers, then drain: until the driver has nothing new."""
+        if self.pump_state is not None:
+            for _ in range(64):
+                if not self.adapter.pump(self.pump_state):
+                    return
+                for event in self.adapter.events(64):
+                    self._dispatch(event)
+            return
         for _ in range(64):
             worked = self.adapter.service_interrupt()
             worked += self.adapter.run_timers()
@@ -108,6 +141,11 @@ class InProcessAdapter:
         if event.kind == "receive":
             self._deliver(event.frame)
         elif event.kind in ("status", "status-complete", "reset-complete"):
+            if self.on_carrier is not None and event.kind == "status":
+                if event.status == lib.NDIS_STATUS_MEDIA_CONNECT:
+                    self.on_carrier(True)
+                elif event.status == lib.NDIS_STATUS_MEDIA_DISCONNECT:
+                    self.on_carrier(False)
             with contextlib.suppress(trio.WouldBlock):
                 self._status_send.send_nowait(event)
         elif event.kind in ("query-complete", "set-complete"):
@@ -229,10 +267,17 @@ class InProcessAdapter:
 
 @contextlib.asynccontextmanager
 async def open_adapter(driver="mocknic", *, parameters=None, stack_size=64 * 1024,
-                       mac=DEFAULT_MAC, packet_filter=None):
+                       mac=DEFAULT_MAC, packet_filter=None, tap_fd=None, wire_fd=None,
+                       vnet_hdr=10, on_carrier=None):
     """Load ``driver`` (a bundled name or a path), bring up one adapter on the
-    mock NIC with a loopback wire, and service it until the block exits;
-    then halt it (reporting leaks to the verifier) and unload the image."""
+    mock NIC, and service it until the block exits; then halt it (reporting
+    leaks to the verifier) and unload the image.
+
+    The NIC's cable is a loopback unless ``wire_fd`` is given (a TAP in the
+    link partner's namespace); with ``tap_fd`` (the TAP Linux sees) frames
+    move between Linux and the driver in C, and ``on_carrier(bool)`` follows
+    the driver's media connect/disconnect indications.  Both fds carry
+    ``vnet_hdr`` bytes of virtio_net_hdr per frame."""
     path = driver if os.sep in str(driver) or str(driver).endswith(".sys") \
         else drivers.path(driver)
     image = DriverImage.load(path, stack_size=stack_size)
@@ -240,7 +285,10 @@ async def open_adapter(driver="mocknic", *, parameters=None, stack_size=64 * 102
         adapter = image.create_adapter(stack_size=stack_size, parameters=parameters or {})
         adapter.attach_mocknic(mac)
         adapter.initialize()
-        nic = InProcessAdapter(image, adapter)
+        nic = InProcessAdapter(image, adapter, tap_fd=tap_fd, tap_vnet_hdr=vnet_hdr,
+                               wire_fd=wire_fd, wire_vnet_hdr=vnet_hdr, on_carrier=on_carrier)
+        if on_carrier is not None:
+            on_carrier((await nic.query_oid("OID_GEN_MEDIA_CONNECT_STATUS", 4)).value == 0)
         async with trio.open_nursery() as nursery:
             await nursery.start(nic._service)
             if packet_filter is None:

@@ -384,7 +384,16 @@ struct np_device {
 			   uint32_t value);
 	uint64_t (*next_due)(struct np_device *d);	/* deferred interrupt, ns */
 	void (*poll)(struct np_device *d, uint64_t now_ns);
+	int (*rx_room)(struct np_device *d);		/* can take a wire frame */
 };
+
+static inline int np_device_rx_room(struct np_device *d)
+{
+	return d && d->rx_room ? d->rx_room(d) : 0;
+}
+
+struct np_pump_buf;
+void np_pump_destroy(struct np_adapter *a);
 
 void np_mocknic_free(struct np_device *dev);
 
@@ -444,6 +453,7 @@ struct np_adapter {
 	uint32_t max_frame;		/* header, VLAN tag and payload */
 	uint32_t max_send;		/* OID_GEN_MAXIMUM_SEND_PACKETS */
 	struct np_api_stats stats;
+	struct np_pump_buf *pump_buf;	/* pump.c's batches, mapped on first use */
 
 	/* the one outstanding OID request; the driver may keep these pointers */
 	uint8_t oid_buf[8192];

@@ -141,6 +141,25 @@ struct np_api_device_counters {
 	uint32_t mc_count;
 	uint32_t link;
 	uint32_t backlog;
+	uint32_t wire_tx_dropped;	/* the wire fd would not take a frame */
+};
+
+/* One np_api_adapter_pump() call: fds in, what moved out (accumulating). */
+struct np_api_pump {
+	int32_t tap_fd;			/* Linux's side; -1 for none */
+	int32_t wire_fd;		/* the NIC's cable; -1 for none */
+	uint32_t tap_vnet_hdr;		/* virtio_net_hdr bytes before each frame */
+	uint32_t wire_vnet_hdr;
+	uint64_t tap_in;		/* frames Linux sent, handed to the driver */
+	uint64_t tap_out;		/* frames indicated, written to the TAP */
+	uint64_t tap_out_dropped;	/* the TAP would not take them */
+	uint64_t tap_runts;		/* reads shorter than the vnet header */
+	uint64_t wire_in;
+	uint64_t wire_runts;
+	int32_t tap_error;		/* errno of a failed read, else 0 */
+	int32_t wire_error;
+	uint32_t events_pending;	/* control events wait in events() */
+	uint32_t tx_free;		/* host send packets free after the call */
 };
 
 struct np_image;
@@ -203,6 +222,9 @@ uint32_t np_api_adapter_wire_receive(struct np_adapter *a, const uint8_t *data,
 				     const uint32_t *lens, uint32_t count);
 void np_api_adapter_device_counters(struct np_adapter *a,
 				    struct np_api_device_counters *out);
+int np_api_adapter_set_wire(struct np_adapter *a, int fd, uint32_t vnet_hdr);
+uint32_t np_api_adapter_pump(struct np_adapter *a, struct np_api_pump *p,
+			     uint64_t now_ns);
 int np_api_adapter_irq_line(struct np_adapter *a);
 int np_api_adapter_eventfd(struct np_adapter *a);
 int np_api_adapter_interrupt_registered(struct np_adapter *a);
