@@ -59,6 +59,7 @@ class InProcessAdapter:
         self.rx_overflow = 0
         self.leaks = None
         self.violations_at_halt = None
+        self.faulted = trio.Event()
 
     # -- the service task -----------------------------------------------------
 
@@ -71,6 +72,7 @@ class InProcessAdapter:
                 await self._wait(fd)
         except errors.DriverError as exc:
             self.fault = exc
+            self.faulted.set()
         finally:
             self._frames_send.close()
             self._status_send.close()

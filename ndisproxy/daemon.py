@@ -1,0 +1,300 @@
+"""The proxy daemon: Linux's side of every adapter, and the hosts' keeper.
+
+``run(config)`` (what ``ndisproxy run --config FILE`` calls):
+
+1. creates (or re-attaches to, by the mark in its alias, or attaches to an
+   administrator's) the TAP Linux sees for each adapter, and its wire: a
+   TAP into the link partner's namespace, or the loopback;
+2. starts the fork server and, per host (one per adapter, or one per
+   ``host = "NAME"`` pool), a driver host process with those fds -
+   ``isolation = "inprocess"`` runs the same host code in the daemon;
+3. follows each host: the TAP's MAC follows the driver's current address,
+   its carrier the driver's media state; a host that faults or exits is
+   reported (its diagnosis logged as one paragraph) and restarted, first
+   at once, then with exponential backoff; the TAP, its addresses and
+   routes stay;
+4. on SIGTERM or SIGINT halts every driver, removes the TAPs it created
+   (not pre-created ones, nor those with ``keep_on_stop``) and returns;
+   a second signal ends it at once.
+
+The proxy never loads a driver.  Logging goes to the ``ndisproxy`` logger.
+"""
+import contextlib
+import logging
+import os
+import signal
+
+import trio
+
+from . import errors, netns, tap
+from ._binding import lib
+from .host import open_adapter
+from .supervisor import open_fork_server
+
+log = logging.getLogger("ndisproxy")
+
+WIRE_MARK = "ndisproxy:wire:"
+VNET_HDR = 10
+RESTART_FIRST = 0.0
+RESTART_MIN = 0.25
+RESTART_MAX = 30.0
+DEFAULT_FILTER = (lib.NDIS_PACKET_TYPE_DIRECTED | lib.NDIS_PACKET_TYPE_BROADCAST
+                  | lib.NDIS_PACKET_TYPE_MULTICAST)
+
+
+class DaemonError(errors.NdisProxyError):
+    """The daemon could not set up an adapter's links (one line)."""
+
+
+class AdapterState:
+    """What the daemon knows of one adapter (status reports read this)."""
+
+    def __init__(self, config):
+        self.config = config
+        self.name = config.name
+        self.tap_fd = None
+        self.wire_fd = None
+        self.created_tap = False
+        self.created_wire = False
+        self.state = "initialising"
+        self.pid = None
+        self.mac = None
+        self.carrier = False
+        self.restarts = 0
+        self.last_fault = None
+        self.sandbox = None
+
+    def set_carrier(self, up):
+        self.carrier = bool(up)
+        if self.tap_fd is not None:
+            tap.set_carrier(self.tap_fd, up)
+
+
+def _prepare_links(adapter):
+    """Blocking (run in a thread): the adapter's TAP and wire, attached."""
+    cfg = adapter.config
+    if cfg.existing_tap:
+        adapter.tap_fd = tap.open_tap(cfg.name, vnet_hdr=True)
+    else:
+        if tap.find_tap(cfg.name) is None:
+            tap.create_tap(cfg.name, mtu=cfg.mtu)
+            adapter.created_tap = True
+        elif not tap.is_ours(cfg.name):
+            raise tap.TapError(f"{cfg.name}: exists and is not ndisproxy's")
+        adapter.tap_fd = tap.open_tap(cfg.name, vnet_hdr=True)
+        tap.set_up(cfg.name, True)
+    if cfg.wire.kind == "tap":
+        name = cfg.wire.ifname
+        if tap.find_tap(name) is None:
+            tap.create_tap(name, alias_mark=WIRE_MARK + cfg.name)
+            adapter.created_wire = True
+        adapter.wire_fd = tap.open_tap(name, vnet_hdr=True)
+        tap.set_carrier(adapter.wire_fd, True)          # the cable is plugged in
+        if cfg.wire.netns:
+            netns.move_link(name, cfg.wire.netns)
+            netns.configure_in_netns(cfg.wire.netns, name, up=True)
+        else:
+            tap.set_up(name, True)
+    elif cfg.wire.kind == "vxlan":
+        raise NotImplementedError("the vxlan wire is not implemented yet")
+
+
+def _release_links(adapter):
+    """Blocking: close fds, remove what we created unless told to keep it."""
+    cfg = adapter.config
+    for fd in (adapter.tap_fd, adapter.wire_fd):
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+    adapter.tap_fd = adapter.wire_fd = None
+    if adapter.created_tap and not cfg.keep_on_stop:
+        with contextlib.suppress(tap.TapError):
+            tap.delete_tap(cfg.name, missing_ok=True)
+    if adapter.created_wire and cfg.wire.kind == "tap" and not cfg.keep_on_stop:
+        name = cfg.wire.ifname
+        if cfg.wire.netns:
+            with contextlib.suppress(netns.NetnsError):
+                netns.delete_link_in_netns(cfg.wire.netns, name)
+        else:
+            with contextlib.suppress(tap.TapError):
+                tap.delete_tap(name, missing_ok=True)
+
+
+def _spec(adapters, fds):
+    """The host spec for these adapters; fds gets their fds appended."""
+    spec = {"adapters": []}
+    for adapter in adapters:
+        cfg = adapter.config
+        entry = {"name": cfg.name, "driver": str(cfg.driver), "stack_size": cfg.stack_size,
+                 "parameters": dict(cfg.parameters), "mac": cfg.mac,
+                 "packet_filter": DEFAULT_FILTER, "vnet_hdr": VNET_HDR, "tap": None,
+                 "wire": None}
+        if cfg.mac and "NetworkAddress" not in cfg.parameters:
+            entry["parameters"]["NetworkAddress"] = cfg.mac
+        entry["tap"] = len(fds)
+        fds.append(adapter.tap_fd)
+        if adapter.wire_fd is not None:
+            entry["wire"] = len(fds)
+            fds.append(adapter.wire_fd)
+        spec["adapters"].append(entry)
+    return spec
+
+
+class Daemon:
+    def __init__(self, config):
+        self.config = config
+        self.adapters = {a.name: AdapterState(a) for a in config.adapters}
+        self.fork_server = None
+        self.stopping = False
+
+    def groups(self):
+        """Adapters per host: a named pool shares one host, else one each."""
+        groups = {}
+        for adapter in self.adapters.values():
+            key = adapter.config.host or f"adapter:{adapter.name}"
+            groups.setdefault(key, []).append(adapter)
+        return list(groups.values())
+
+    async def _on_up(self, adapter, event):
+        adapter.state = "running"
+        adapter.pid = event.get("pid")
+        adapter.sandbox = event.get("sandbox")
+        mac = event.get("mac")
+        if mac and mac != adapter.mac:
+            adapter.mac = mac
+            if not adapter.config.existing_tap:
+                await trio.to_thread.run_sync(tap.set_mac, adapter.name, mac)
+        log.info("%s: running (%s, host pid %s, MAC %s)", adapter.name,
+                 adapter.config.driver_name, adapter.pid, mac)
+
+    def _on_fault(self, adapters, event):
+        adapter = self.adapters.get(event.get("adapter")) or adapters[0]
+        adapter.last_fault = event
+        for a in adapters:
+            a.state = "faulted"
+            a.set_carrier(False)
+        lines = "; ".join(event.get("log", [])[-3:])
+        log.error("%s: driver fault: %s%s", adapter.name, event.get("error"),
+                  f" (last DbgPrint: {lines})" if lines else "")
+
+    async def _follow(self, adapters, events):
+        async for event in events:
+            kind = event.get("event")
+            adapter = self.adapters.get(event.get("adapter"))
+            if kind == "up" and adapter:
+                await self._on_up(adapter, event)
+            elif kind == "carrier" and adapter:
+                adapter.carrier = bool(event["up"])
+            elif kind in ("fault", "error"):
+                self._on_fault(adapters, event)
+
+    async def _run_process_host(self, adapters):
+        fds = []
+        spec = _spec(adapters, fds)
+        host = await self.fork_server.spawn(spec, fds)
+        for adapter in adapters:
+            adapter.pid = host.pid
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._follow, adapters, host.events())
+            try:
+                await host.exited.wait()
+            finally:
+                if not host.exited.is_set():
+                    with trio.CancelScope(shield=True):
+                        await host.stop()
+                nursery.cancel_scope.cancel()
+        return host.exit_status
+
+    async def _run_inprocess_host(self, adapters):
+        """The same host code, in the daemon (isolation = "inprocess")."""
+        async with trio.open_nursery() as nursery:
+            for adapter in adapters:
+                nursery.start_soon(self._inprocess_adapter, adapter)
+        return 0
+
+    async def _inprocess_adapter(self, adapter):
+        cfg = adapter.config
+        fds = []
+        entry = _spec([adapter], fds)["adapters"][0]
+        try:
+            async with open_adapter(cfg.driver, parameters=entry["parameters"],
+                                    stack_size=cfg.stack_size, packet_filter=DEFAULT_FILTER,
+                                    tap_fd=adapter.tap_fd, wire_fd=adapter.wire_fd,
+                                    vnet_hdr=VNET_HDR, on_carrier=adapter.set_carrier) as nic:
+                address = (await nic.query_oid("OID_802_3_CURRENT_ADDRESS", 6)).data
+                await self._on_up(adapter, {"pid": os.getpid(), "mac": address.hex(":")})
+                await nic.faulted.wait()
+                raise nic.fault
+        except Exception as exc:   # noqa: BLE001 - every driver failure restarts it
+            self._on_fault([adapter], {"adapter": adapter.name, "error": str(exc)})
+
+    async def _keep_host(self, adapters):
+        """Run a host; restart it after a fault or exit, with backoff."""
+        delay = RESTART_FIRST
+        while not self.stopping:
+            isolation = adapters[0].config.isolation
+            for adapter in adapters:
+                adapter.state = "initialising"
+            if isolation == "inprocess":
+                status = await self._run_inprocess_host(adapters)
+            else:
+                status = await self._run_process_host(adapters)
+            if self.stopping:
+                return
+            for adapter in adapters:
+                adapter.set_carrier(False)
+                adapter.restarts += 1
+                adapter.state = "restarting"
+            log.warning("%s: host ended (status %s); restarting in %.2f s",
+                        ", ".join(a.name for a in adapters), status, delay)
+            await trio.sleep(delay)
+            delay = min(max(delay * 2, RESTART_MIN), RESTART_MAX)
+
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED):
+        prepared = []
+        try:
+            for adapter in self.adapters.values():
+                prepared.append(adapter)
+                try:
+                    await trio.to_thread.run_sync(_prepare_links, adapter)
+                except (OSError, NotImplementedError) as exc:
+                    raise DaemonError(f"{adapter.name}: {exc}") from None
+            async with contextlib.AsyncExitStack() as stack:
+                if any(a.config.isolation == "process" for a in self.adapters.values()):
+                    self.fork_server = await stack.enter_async_context(open_fork_server())
+                async with trio.open_nursery() as nursery:
+                    for group in self.groups():
+                        nursery.start_soon(self._keep_host, group)
+                    task_status.started(self)
+                    log.info("ready: %d adapter(s)", len(self.adapters))
+                    await trio.sleep_forever()
+        finally:
+            self.stopping = True
+            with trio.CancelScope(shield=True):
+                for adapter in prepared:
+                    adapter.state = "halted"
+                    await trio.to_thread.run_sync(_release_links, adapter)
+
+
+async def run_until_signalled(config):
+    """``ndisproxy run``: the daemon until SIGTERM/SIGINT; a second one is fatal."""
+    daemon = Daemon(config)
+    scope = trio.CancelScope()
+
+    async def watch(signals):
+        async for signum in signals:
+            if scope.cancel_called:
+                log.error("%s again: exiting at once", signal.Signals(signum).name)
+                os._exit(1)
+            log.info("%s: halting drivers and cleaning up", signal.Signals(signum).name)
+            scope.cancel()
+
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watch, signals)
+            with scope:
+                # Returns only when cancelled; its clean-up is shielded, and
+                # watch() still answers a second signal while it runs.
+                await daemon.run()
+            nursery.cancel_scope.cancel()
+    return 0

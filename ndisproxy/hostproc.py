@@ -1,0 +1,177 @@
+"""A driver host process: adapters of one driver, serviced by trio.
+
+Forked by the fork server (ndisproxy.forkserver) with a SOCK_SEQPACKET
+socket to the proxy and the adapters' TAP and wire fds.  Before any driver
+code is loaded it sets no_new_privs and gives up writing files (Landlock);
+the fork server already dropped every capability.  Then it runs each
+adapter with ndisproxy.host.open_adapter and talks to the proxy in JSON
+messages:
+
+    <- {"event": "up", "adapter": NAME, "mac": "02:...", "max_frame": N, "pid": PID}
+    <- {"event": "carrier", "adapter": NAME, "up": BOOL}
+    <- {"event": "fault", "adapter": NAME, "kind": "StackOverflowFault",
+        "error": "...", "entry_point": ..., "where": ..., "log": [...]}
+    -> {"op": "stop"}                          <- {"event": "stopped"}
+    -> {"op": "query"|"set", "id": N, "adapter": NAME, "oid": N, ...}
+                                               <- {"reply": N, "status": ..., ...}
+    -> {"op": "stats", "id": N}                <- {"reply": N, "adapters": {...}}
+
+The spec: {"adapters": [{"name", "driver", "stack_size", "parameters",
+"mac", "packet_filter", "tap": FD_INDEX, "wire": FD_INDEX or null,
+"vnet_hdr"}]}.  A fault is reported and ends the process with exit code 3:
+the proxy restarts the host from a fresh image.
+"""
+import dataclasses
+import json
+import os
+import socket
+
+import trio
+
+from . import errors, privileges, tap
+from .host import open_adapter
+
+EXIT_FAULT = 3
+EXIT_BAD_SPEC = 4
+SANDBOX = {}        # filled in by run(), before trio starts
+
+
+class _Host:
+    def __init__(self, sock):
+        self.sock = sock
+        self.nics = {}
+        self._pending = []          # events raised in sync callbacks, sent by flush_events
+
+    async def send(self, message):
+        await self.sock.send(json.dumps(message).encode())
+
+    def fault_report(self, name, nic):
+        exc = nic.fault
+        report = {"event": "fault", "adapter": name, "kind": type(exc).__name__,
+                  "error": str(exc), "log": nic.image.log()[-8:] if nic.image else []}
+        for attr in ("entry_point", "where", "depth", "irql", "code", "address"):
+            if hasattr(exc, attr):
+                report[attr] = getattr(exc, attr)
+        return report
+
+    async def run_adapter(self, spec, fds, task_status=trio.TASK_STATUS_IGNORED):
+        name = spec["name"]
+        tap_fd = fds[spec["tap"]] if spec.get("tap") is not None else None
+        wire_fd = fds[spec["wire"]] if spec.get("wire") is not None else None
+
+        def carrier(up):
+            if tap_fd is not None:
+                tap.set_carrier(tap_fd, up)
+            self._pending.append({"event": "carrier", "adapter": name, "up": bool(up)})
+
+        async with open_adapter(spec["driver"], parameters=spec.get("parameters") or {},
+                                stack_size=spec.get("stack_size", 65536),
+                                mac=spec.get("mac") or "02:4e:50:00:00:01",
+                                packet_filter=spec.get("packet_filter"), tap_fd=tap_fd,
+                                wire_fd=wire_fd, vnet_hdr=spec.get("vnet_hdr", 10),
+                                on_carrier=carrier) as nic:
+            self.nics[name] = nic
+            address = (await nic.query_oid("OID_802_3_CURRENT_ADDRESS", 6)).data
+            await self.send({"event": "up", "adapter": name, "pid": os.getpid(),
+                             "mac": address.hex(":"), "max_frame": nic.adapter.max_frame,
+                             "sandbox": SANDBOX})
+            task_status.started()
+            await nic.faulted.wait()
+            await self.send(self.fault_report(name, nic))
+            raise _Faulted(name)
+
+    async def flush_events(self):
+        while True:
+            while self._pending:
+                await self.send(self._pending.pop(0))
+            await trio.sleep(0.01)
+
+    async def requests(self, cancel_scope):
+        while True:
+            message = await self.sock.recv(1 << 16)
+            if not message:
+                cancel_scope.cancel()          # the proxy is gone
+                return
+            request = json.loads(message)
+            op = request.get("op")
+            if op == "stop":
+                cancel_scope.cancel()
+                return
+            await self.send(await self.answer(request))
+
+    async def answer(self, request):
+        reply = {"reply": request.get("id")}
+        try:
+            if request["op"] == "stats":
+                reply["adapters"] = {
+                    name: {"host": nic.stats(), "stack": nic.stack_report(),
+                           "violations": [dataclasses.asdict(v) for v in nic.violations()]}
+                    for name, nic in self.nics.items()}
+                return reply
+            nic = self.nics[request["adapter"]]
+            if request["op"] == "query":
+                result = await nic.query_oid(request["oid"], request.get("length", 256))
+            elif request["op"] == "set":
+                result = await nic.set_oid(request["oid"], bytes.fromhex(request["data"]))
+            else:
+                raise ValueError(f"unknown op {request['op']!r}")
+            reply.update(status=result.status, data=result.data.hex(), needed=result.needed)
+        except (KeyError, ValueError, errors.NdisProxyError) as exc:
+            reply["error"] = str(exc)
+        return reply
+
+
+class _Faulted(Exception):
+    pass
+
+
+async def _serve(sock_fd, spec, fds):
+    sock = trio.socket.from_stdlib_socket(socket.socket(fileno=sock_fd))
+    host = _Host(sock)
+    code, error = 0, None
+    try:
+        async with trio.open_nursery() as nursery:
+            for adapter in spec["adapters"]:
+                await nursery.start(host.run_adapter, adapter, fds)
+            nursery.start_soon(host.flush_events)
+            nursery.start_soon(host.requests, nursery.cancel_scope)
+    except* _Faulted:
+        code = EXIT_FAULT
+    except* errors.NdisProxyError as group:
+        # Bringing an adapter up failed (load error, Initialize failed, ...).
+        error, code = str(group.exceptions[0]), EXIT_FAULT
+    if error is not None:
+        await host.send({"event": "error", "error": error})
+    for message in host._pending:
+        await host.send(message)
+    if code == 0:
+        await host.send({"event": "stopped"})
+    return code
+
+
+def _sandbox_report(landlocked):
+    """What this process can still do, as the proxy's status shows it."""
+    try:
+        os.close(os.open("/dev/net/tun", os.O_RDWR))
+        tun = "openable"
+    except OSError as exc:
+        tun = f"denied ({exc.strerror})"
+    caps = privileges.capability_sets()
+    with open("/proc/self/status") as status:
+        nnp = next((line.split()[1] for line in status if line.startswith("NoNewPrivs")), "?")
+    return {"cap_eff": caps.get("CapEff"), "cap_prm": caps.get("CapPrm"),
+            "cap_bnd": caps.get("CapBnd"), "no_new_privs": nnp == "1",
+            "landlock": landlocked, "dev_net_tun": tun}
+
+
+def run(sock_fd, spec, fds):
+    """The host process's main: give up what is left, then serve."""
+    global SANDBOX
+    try:
+        privileges.set_no_new_privs()
+        landlocked = privileges.restrict_filesystem_to_reading()
+    except OSError as exc:
+        os.write(2, f"ndisproxy host: cannot drop privileges: {exc}\n".encode())
+        return EXIT_BAD_SPEC
+    SANDBOX = _sandbox_report(landlocked)
+    return trio.run(_serve, sock_fd, spec, fds)
