@@ -140,12 +140,26 @@ def _spec(adapters, fds):
     return spec
 
 
+class _InProcessHandle:
+    """The host protocol's answers, for an adapter running in the daemon."""
+
+    def __init__(self, nic, name):
+        from .hostproc import _Host
+        self._host = _Host(None)
+        self._host.nics[name] = nic
+
+    async def answer(self, request):
+        return await self._host.answer(request)
+
+
 class Daemon:
     def __init__(self, config):
         self.config = config
         self.adapters = {a.name: AdapterState(a) for a in config.adapters}
         self.fork_server = None
         self.stopping = False
+        self.hosts = {}         # adapter name -> Host (process) or InProcessAdapter
+        self.changed = trio.Event()
 
     def groups(self):
         """Adapters per host: a named pool shares one host, else one each."""
@@ -154,6 +168,31 @@ class Daemon:
             key = adapter.config.host or f"adapter:{adapter.name}"
             groups.setdefault(key, []).append(adapter)
         return list(groups.values())
+
+    def _notify(self):
+        """Wake everyone waiting for a state change (wait_state)."""
+        self.changed.set()
+        self.changed = trio.Event()
+
+    async def wait_state(self, name, state, timeout=30):
+        """Wait until adapter ``name`` is in ``state`` (e.g. "running")."""
+        await self.wait_until(lambda: self.adapters[name].state == state, timeout)
+
+    async def wait_until(self, predicate, timeout=30):
+        """Wait until ``predicate()`` holds, re-checking at every state change."""
+        with trio.fail_after(timeout):
+            while not predicate():
+                await self.changed.wait()
+
+    async def request(self, name, op, **fields):
+        """A request to the host running adapter ``name``: "query", "set",
+        "stats" (the reply dict, as hostproc documents it)."""
+        host = self.hosts.get(name)
+        if host is None or self.adapters[name].state != "running":
+            raise DaemonError(f"{name}: not running ({self.adapters[name].state})")
+        if isinstance(host, _InProcessHandle):
+            return await host.answer({"op": op, "adapter": name, **fields})
+        return await host.request(op, adapter=name, **fields)
 
     async def _on_up(self, adapter, event):
         adapter.state = "running"
@@ -166,6 +205,7 @@ class Daemon:
                 await trio.to_thread.run_sync(tap.set_mac, adapter.name, mac)
         log.info("%s: running (%s, host pid %s, MAC %s)", adapter.name,
                  adapter.config.driver_name, adapter.pid, mac)
+        self._notify()
 
     def _on_fault(self, adapters, event):
         adapter = self.adapters.get(event.get("adapter")) or adapters[0]
@@ -176,6 +216,7 @@ class Daemon:
         lines = "; ".join(event.get("log", [])[-3:])
         log.error("%s: driver fault: %s%s", adapter.name, event.get("error"),
                   f" (last DbgPrint: {lines})" if lines else "")
+        self._notify()
 
     async def _follow(self, adapters, events):
         async for event in events:
@@ -194,6 +235,7 @@ class Daemon:
         host = await self.fork_server.spawn(spec, fds)
         for adapter in adapters:
             adapter.pid = host.pid
+            self.hosts[adapter.name] = host
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._follow, adapters, host.events())
             try:
@@ -222,6 +264,7 @@ class Daemon:
                                     tap_fd=adapter.tap_fd, wire_fd=adapter.wire_fd,
                                     vnet_hdr=VNET_HDR, on_carrier=adapter.set_carrier) as nic:
                 address = (await nic.query_oid("OID_802_3_CURRENT_ADDRESS", 6)).data
+                self.hosts[adapter.name] = _InProcessHandle(nic, adapter.name)
                 await self._on_up(adapter, {"pid": os.getpid(), "mac": address.hex(":")})
                 await nic.faulted.wait()
                 raise nic.fault
@@ -245,6 +288,8 @@ class Daemon:
                 adapter.set_carrier(False)
                 adapter.restarts += 1
                 adapter.state = "restarting"
+                self.hosts.pop(adapter.name, None)
+            self._notify()
             log.warning("%s: host ended (status %s); restarting in %.2f s",
                         ", ".join(a.name for a in adapters), status, delay)
             await trio.sleep(delay)

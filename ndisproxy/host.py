@@ -71,8 +71,7 @@ class InProcessAdapter:
                 self._service_once()
                 await self._wait(fd)
         except errors.DriverError as exc:
-            self.fault = exc
-            self.faulted.set()
+            self._record_fault(exc)
         finally:
             self._frames_send.close()
             self._status_send.close()
@@ -155,6 +154,14 @@ class InProcessAdapter:
             if self._oid_done is not None:
                 self._oid_done.set()
 
+    def _record_fault(self, exc):
+        """Keep the first fault: later calls only see the image refuse them."""
+        if self.fault is None or (isinstance(self.fault, errors.DriverFaulted)
+                                  and not isinstance(exc, errors.DriverFaulted)):
+            self.fault = exc
+        self.faulted.set()
+        self._kick()
+
     def _kick(self):
         """Something the driver did may need servicing: wake the task."""
         self._wakeup.set()
@@ -170,7 +177,11 @@ class InProcessAdapter:
         frames = list(frames)
         while frames:
             self._check()
-            accepted = self.adapter.send(frames)
+            try:
+                accepted = self.adapter.send(frames)
+            except errors.DriverError as exc:
+                self._record_fault(exc)
+                raise
             self._kick()
             frames = frames[accepted:]
             if frames:
@@ -204,7 +215,11 @@ class InProcessAdapter:
 
     async def _oid(self, call, kind):
         self._check()
-        result = call()
+        try:
+            result = call()
+        except errors.DriverError as exc:
+            self._record_fault(exc)
+            raise
         if result.status != NDIS_STATUS_PENDING:
             return result
         self._oid_done = trio.Event()

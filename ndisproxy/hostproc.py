@@ -103,10 +103,7 @@ class _Host:
         reply = {"reply": request.get("id")}
         try:
             if request["op"] == "stats":
-                reply["adapters"] = {
-                    name: {"host": nic.stats(), "stack": nic.stack_report(),
-                           "violations": [dataclasses.asdict(v) for v in nic.violations()]}
-                    for name, nic in self.nics.items()}
+                reply["adapters"] = {name: _adapter_stats(nic) for name, nic in self.nics.items()}
                 return reply
             nic = self.nics[request["adapter"]]
             if request["op"] == "query":
@@ -119,6 +116,19 @@ class _Host:
         except (KeyError, ValueError, errors.NdisProxyError) as exc:
             reply["error"] = str(exc)
         return reply
+
+
+_PUMP_COUNTERS = ("tap_in", "tap_out", "tap_out_dropped", "tap_runts", "wire_in",
+                  "wire_runts")
+
+
+def _adapter_stats(nic):
+    stats = {"host": nic.stats(), "stack": nic.stack_report(),
+             "violations": [dataclasses.asdict(v) for v in nic.violations()],
+             "device": nic.adapter.device_counters(), "log": nic.image.log()[-8:]}
+    if nic.pump_state is not None:
+        stats["pump"] = {name: getattr(nic.pump_state, name) for name in _PUMP_COUNTERS}
+    return stats
 
 
 class _Faulted(Exception):
