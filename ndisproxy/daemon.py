@@ -29,6 +29,7 @@ import trio
 from . import errors, netns, tap
 from ._binding import lib
 from .host import open_adapter
+from .mirror import Mirror
 from .supervisor import open_fork_server
 
 log = logging.getLogger("ndisproxy")
@@ -63,6 +64,12 @@ class AdapterState:
         self.restarts = 0
         self.last_fault = None
         self.sandbox = None
+        self.max_frame = None
+        # A MAC Linux set: the driver gets it as NetworkAddress when it is
+        # re-initialised (NDIS 5.1 has no OID to change it).
+        self.network_address = None
+        self.reinit_to = None
+        self.mirror = None
 
     def set_carrier(self, up):
         self.carrier = bool(up)
@@ -131,6 +138,8 @@ def _spec(adapters, fds):
                  "wire": None}
         if cfg.mac and "NetworkAddress" not in cfg.parameters:
             entry["parameters"]["NetworkAddress"] = cfg.mac
+        if adapter.network_address:
+            entry["parameters"]["NetworkAddress"] = adapter.network_address
         entry["tap"] = len(fds)
         fds.append(adapter.tap_fd)
         if adapter.wire_fd is not None:
@@ -194,15 +203,33 @@ class Daemon:
             return await host.answer({"op": op, "adapter": name, **fields})
         return await host.request(op, adapter=name, **fields)
 
+    async def reinitialise(self, adapter, mac):
+        """Restart ``adapter``'s host so its driver starts with address ``mac``."""
+        host = self.hosts.get(adapter.name)
+        if isinstance(host, _InProcessHandle) or host is None:
+            log.warning("%s: cannot re-initialise an in-process adapter; "
+                        "MAC %s not applied", adapter.name, mac)
+            adapter.mac = mac
+            return
+        adapter.network_address = adapter.reinit_to = mac
+        adapter.state = "resetting"
+        self._notify()
+        await host.stop()
+
     async def _on_up(self, adapter, event):
-        adapter.state = "running"
+        # The TAP takes the driver's address before the adapter counts as
+        # running: the mirror reads any other address as the admin's change.
+        mac = event.get("mac")
+        if mac and mac != adapter.mac and not adapter.config.existing_tap:
+            await trio.to_thread.run_sync(tap.set_mac, adapter.name, mac)
+        adapter.mac = mac
+        adapter.reinit_to = None
         adapter.pid = event.get("pid")
         adapter.sandbox = event.get("sandbox")
-        mac = event.get("mac")
-        if mac and mac != adapter.mac:
-            adapter.mac = mac
-            if not adapter.config.existing_tap:
-                await trio.to_thread.run_sync(tap.set_mac, adapter.name, mac)
+        adapter.max_frame = event.get("max_frame")
+        if adapter.mirror is not None:
+            adapter.mirror.reset(adapter.max_frame)
+        adapter.state = "running"
         log.info("%s: running (%s, host pid %s, MAC %s)", adapter.name,
                  adapter.config.driver_name, adapter.pid, mac)
         self._notify()
@@ -265,7 +292,8 @@ class Daemon:
                                     vnet_hdr=VNET_HDR, on_carrier=adapter.set_carrier) as nic:
                 address = (await nic.query_oid("OID_802_3_CURRENT_ADDRESS", 6)).data
                 self.hosts[adapter.name] = _InProcessHandle(nic, adapter.name)
-                await self._on_up(adapter, {"pid": os.getpid(), "mac": address.hex(":")})
+                await self._on_up(adapter, {"pid": os.getpid(), "mac": address.hex(":"),
+                                            "max_frame": nic.adapter.max_frame})
                 await nic.faulted.wait()
                 raise nic.fault
         except Exception as exc:   # noqa: BLE001 - every driver failure restarts it
@@ -284,6 +312,11 @@ class Daemon:
                 status = await self._run_process_host(adapters)
             if self.stopping:
                 return
+            if any(a.reinit_to for a in adapters):
+                # Asked for (a MAC change), not a fault: no backoff, no count.
+                for adapter in adapters:
+                    self.hosts.pop(adapter.name, None)
+                continue
             for adapter in adapters:
                 adapter.set_carrier(False)
                 adapter.restarts += 1
@@ -310,6 +343,9 @@ class Daemon:
                 async with trio.open_nursery() as nursery:
                     for group in self.groups():
                         nursery.start_soon(self._keep_host, group)
+                    for adapter in self.adapters.values():
+                        adapter.mirror = Mirror(self, adapter)
+                        nursery.start_soon(adapter.mirror.run)
                     task_status.started(self)
                     log.info("ready: %d adapter(s)", len(self.adapters))
                     await trio.sleep_forever()

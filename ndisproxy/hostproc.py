@@ -15,6 +15,7 @@ messages:
     -> {"op": "query"|"set", "id": N, "adapter": NAME, "oid": N, ...}
                                                <- {"reply": N, "status": ..., ...}
     -> {"op": "stats", "id": N}                <- {"reply": N, "adapters": {...}}
+    -> {"op": "link", "id": N, "adapter": NAME, "up": BOOL}   (the NIC's PHY)
 
 The spec: {"adapters": [{"name", "driver", "stack_size", "parameters",
 "mac", "packet_filter", "tap": FD_INDEX, "wire": FD_INDEX or null,
@@ -110,6 +111,9 @@ class _Host:
                 result = await nic.query_oid(request["oid"], request.get("length", 256))
             elif request["op"] == "set":
                 result = await nic.set_oid(request["oid"], bytes.fromhex(request["data"]))
+            elif request["op"] == "link":
+                nic.set_link(bool(request["up"]))       # the NIC's PHY: cable in or out
+                return reply
             else:
                 raise ValueError(f"unknown op {request['op']!r}")
             reply.update(status=result.status, data=result.data.hex(), needed=result.needed)

@@ -554,6 +554,19 @@ def set_mac(name, mac):
                        lambda m: m.get("address"), mac)
 
 
+def set_mtu(name, mtu):
+    """Set the link's MTU, read back (the mirror clamps it to the driver's)."""
+    _check_name(name)
+    if not isinstance(mtu, int) or not 68 <= mtu <= 65535:
+        raise ValueError(f"MTU {mtu!r}: an integer in 68..65535")
+    with _ipr() as ipr:
+        msg = _get(ipr, name)
+        if msg is None:
+            raise TapError(f"{name}: no such interface", _errno.ENODEV)
+        _set_and_check(ipr, name, msg["index"], "MTU", {"mtu": mtu},
+                       lambda m: m.get("mtu"), mtu)
+
+
 def link_state(name):
     """What Linux says of the link: a dict with ``up`` (IFF_UP), ``carrier``
     (IFF_LOWER_UP, reported only while up), ``operstate`` ("up" once Linux's
