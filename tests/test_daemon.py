@@ -227,3 +227,47 @@ def test_sigterm_while_traffic_flows_exits_0_and_leaves_nothing(require_net, tmp
     finally:
         netns.remove_netns(ns, missing_ok=True)
         tap.delete_tap(name, missing_ok=True) if tap.find_tap(name) else None
+
+
+async def test_inprocess_isolation_runs_the_same_host_code_in_the_daemon(peer):
+    name, wire = unique_name("npi"), unique_name("npw")
+    async with trio.open_nursery() as nursery:
+        daemon = await start(nursery, config_text([(name, wire, peer)], isolation="inprocess"))
+        assert daemon.fork_server is None and daemon.adapters[name].pid == os.getpid()
+        await trio.to_thread.run_sync(address_host_side, name, f"{HOST_V4}/24",
+                                      "2001:db8:7::1/64")
+        await trio.to_thread.run_sync(lambda: netns.configure_in_netns(
+            peer, wire, addresses=(f"{PEER_V4}/24",)))
+        result = await trio.to_thread.run_sync(ping, PEER_V4)
+        assert result.returncode == 0, result.stdout
+        stats = (await daemon.request(name, "stats"))["adapters"][name]
+        assert stats["pump"]["tap_in"] >= 3
+        nursery.cancel_scope.cancel()
+
+
+async def test_oversize_frames_from_the_peer_are_counted_and_dropped(peer):
+    name, wire = unique_name("npo"), unique_name("npw")
+    async with trio.open_nursery() as nursery:
+        daemon = await start(nursery, config_text([(name, wire, peer)]))
+        await trio.to_thread.run_sync(lambda: netns.configure_in_netns(
+            peer, wire, addresses=(f"{PEER_V4}/24",)))
+        await trio.to_thread.run_sync(address_host_side, name, f"{HOST_V4}/24",
+                                      "2001:db8:8::1/64")
+        subprocess.run(["ip", "-n", peer, "link", "set", wire, "mtu", "9000"], check=True)
+        big = bytes.fromhex("024e50000001" "02aabbccddee" "88b5") + bytes(3000)
+        script = ("import socket,sys; s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW); "
+                  "s.bind((sys.argv[1],0)); [s.send(bytes.fromhex(sys.argv[2])) for _ in range(5)]")
+        before = (await daemon.request(name, "stats"))["adapters"][name]["device"]
+        await trio.run_process(["ip", "netns", "exec", peer, sys.executable, "-c", script,
+                                wire, big.hex()])
+        with trio.fail_after(5):
+            while True:
+                after = (await daemon.request(name, "stats"))["adapters"][name]["device"]
+                if after["rx_filtered"] >= before["rx_filtered"] + 5:
+                    break
+                await trio.sleep(0.05)
+        assert after["rx_frames"] == before["rx_frames"]              # none delivered
+        result = await trio.to_thread.run_sync(ping, PEER_V4)          # still working
+        assert result.returncode == 0, result.stdout
+        assert daemon.adapters[name].state == "running"
+        nursery.cancel_scope.cancel()
