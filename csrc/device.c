@@ -15,8 +15,10 @@
  * (ICR & IMS) != 0, rate-limited by ITR; rising edges reach the host as
  * eventfd writes (np_adapter_irq).
  */
+#include <netinet/in.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include "mocknic_hw.h"
@@ -47,6 +49,15 @@ struct np_mocknic {
 	int wire_fd;			/* -1: the loopback wire */
 	uint32_t wire_hdr;		/* virtio_net_hdr bytes on wire_fd */
 	uint32_t wire_tx_dropped;
+	/* wire_fd is a UDP socket carrying VXLAN (np_api_adapter_set_wire_vxlan) */
+	int vxlan;
+	struct np_vxlan_wire vx;
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+	} remote;
+	socklen_t remote_len;		/* 0: the socket is connected */
 };
 
 static inline uint32_t *reg(struct np_mocknic *d, uint32_t off)
@@ -225,6 +236,28 @@ static int rx_room(struct np_device *dev)
 
 /* ---- transmit ------------------------------------------------------------------ */
 
+/* One VXLAN datagram: the 8-byte header (I flag, VNI) and the frame. */
+static void vxlan_transmit(struct np_mocknic *d, uint8_t *f, uint32_t len)
+{
+	uint8_t hdr[NP_VXLAN_HDR] = {
+		NP_VXLAN_FLAG_I, 0, 0, 0,
+		(uint8_t)(d->vx.vni >> 16), (uint8_t)(d->vx.vni >> 8),
+		(uint8_t)d->vx.vni, 0,
+	};
+	struct iovec iov[2] = { { hdr, sizeof(hdr) }, { f, len } };
+	struct msghdr msg = {
+		.msg_name = d->remote_len ? &d->remote.sa : NULL,
+		.msg_namelen = d->remote_len,
+		.msg_iov = iov,
+		.msg_iovlen = 2,
+	};
+
+	/* Never blocks: a full socket buffer (or an ICMP error) loses it. */
+	if (sendmsg(d->wire_fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) !=
+	    (ssize_t)(sizeof(hdr) + len))
+		d->wire_tx_dropped++;
+}
+
 static void wire_transmit(struct np_mocknic *d, uint8_t *f, uint32_t len)
 {
 	if (len < MN_MIN_FRAME) {
@@ -234,6 +267,8 @@ static void wire_transmit(struct np_mocknic *d, uint8_t *f, uint32_t len)
 	(*reg(d, MN_STAT_TX_FRAMES))++;
 	if (d->wire_fd < 0) {
 		rx_frame(d, f, len);	/* the loopback wire */
+	} else if (d->vxlan) {
+		vxlan_transmit(d, f, len);
 	} else {
 		static const uint8_t zero_hdr[16];
 		struct iovec iov[2] = { { (void *)zero_hdr, d->wire_hdr }, { f, len } };
@@ -430,7 +465,7 @@ void np_api_adapter_set_link(struct np_adapter *a, int up)
 	update_line(d);
 }
 
-/* Frames arriving from the wire side (tests, later the tap and vxlan wires). */
+/* Frames arriving from the wire side (tests, and the pump for fd wires). */
 uint32_t np_api_adapter_wire_receive(struct np_adapter *a, const uint8_t *data,
 				     const uint32_t *lens, uint32_t count)
 {
@@ -467,6 +502,10 @@ void np_api_adapter_device_counters(struct np_adapter *a,
 	out->link = d->link;
 	out->backlog = d->bl_tail - d->bl_head;
 	out->wire_tx_dropped = d->wire_tx_dropped;
+	out->vxlan_rx_truncated = d->vx.rx_truncated;
+	out->vxlan_rx_bad_flags = d->vx.rx_bad_flags;
+	out->vxlan_rx_bad_vni = d->vx.rx_bad_vni;
+	out->vxlan_rx_oversize = d->vx.rx_oversize;
 }
 
 /* Connect the NIC's cable to an fd (a TAP in the peer's namespace, ...). */
@@ -478,5 +517,48 @@ int np_api_adapter_set_wire(struct np_adapter *a, int fd, uint32_t vnet_hdr)
 		return -1;
 	d->wire_fd = fd;
 	d->wire_hdr = vnet_hdr;
+	d->vxlan = 0;
 	return 0;
+}
+
+/*
+ * Connect the NIC's cable to a UDP socket carrying VXLAN with this VNI:
+ * transmitted frames go to remote (a sockaddr_in or sockaddr_in6), or, with
+ * remote_len 0, to the address the socket is connected to.  The socket
+ * carries no vnet header.  -1 without a mock NIC or with bad arguments.
+ */
+int np_api_adapter_set_wire_vxlan(struct np_adapter *a, int fd, uint32_t vni,
+				  const uint8_t *remote_sockaddr,
+				  uint32_t remote_len)
+{
+	struct np_mocknic *d = (struct np_mocknic *)a->device;
+	sa_family_t family;
+
+	if (!d || fd < 0 || vni > 0xffffff)
+		return -1;
+	if (remote_len) {
+		if (!remote_sockaddr || remote_len < sizeof(family))
+			return -1;
+		memcpy(&family, remote_sockaddr, sizeof(family));
+		if (!(family == AF_INET && remote_len == sizeof(struct sockaddr_in)) &&
+		    !(family == AF_INET6 && remote_len == sizeof(struct sockaddr_in6)))
+			return -1;
+	}
+	memset(&d->remote, 0, sizeof(d->remote));
+	if (remote_len)
+		memcpy(&d->remote, remote_sockaddr, remote_len);
+	d->remote_len = remote_len;
+	memset(&d->vx, 0, sizeof(d->vx));
+	d->vx.vni = vni;
+	d->wire_hdr = 0;
+	d->wire_fd = fd;
+	d->vxlan = 1;
+	return 0;
+}
+
+struct np_vxlan_wire *np_mocknic_vxlan(struct np_adapter *a)
+{
+	struct np_mocknic *d = (struct np_mocknic *)a->device;
+
+	return d && d->vxlan && d->wire_fd >= 0 ? &d->vx : NULL;
 }

@@ -103,7 +103,10 @@ def _prepare_links(adapter):
         else:
             tap.set_up(name, True)
     elif cfg.wire.kind == "vxlan":
-        raise NotImplementedError("the vxlan wire is not implemented yet")
+        from . import vxlan
+        # A UDP socket bound to local; the device sends to remote (an OSError
+        # here, say an address no interface has, is the adapter's error).
+        adapter.wire_fd = vxlan.open_vxlan_socket(cfg.wire.local, cfg.wire.remote)
 
 
 def _release_links(adapter):
@@ -142,7 +145,11 @@ def _spec(adapters, fds):
             entry["parameters"]["NetworkAddress"] = adapter.network_address
         entry["tap"] = len(fds)
         fds.append(adapter.tap_fd)
-        if adapter.wire_fd is not None:
+        if adapter.wire_fd is not None and cfg.wire.kind == "vxlan":
+            entry["vxlan"] = {"fd": len(fds), "vni": cfg.wire.vni,
+                              "remote": [str(cfg.wire.remote[0]), cfg.wire.remote[1]]}
+            fds.append(adapter.wire_fd)
+        elif adapter.wire_fd is not None:
             entry["wire"] = len(fds)
             fds.append(adapter.wire_fd)
         spec["adapters"].append(entry)
@@ -285,10 +292,11 @@ class Daemon:
         cfg = adapter.config
         fds = []
         entry = _spec([adapter], fds)["adapters"][0]
+        from .hostproc import wire_arguments
         try:
             async with open_adapter(cfg.driver, parameters=entry["parameters"],
                                     stack_size=cfg.stack_size, packet_filter=DEFAULT_FILTER,
-                                    tap_fd=adapter.tap_fd, wire_fd=adapter.wire_fd,
+                                    tap_fd=adapter.tap_fd, **wire_arguments(entry, fds),
                                     vnet_hdr=VNET_HDR, on_carrier=adapter.set_carrier) as nic:
                 address = (await nic.query_oid("OID_802_3_CURRENT_ADDRESS", 6)).data
                 self.hosts[adapter.name] = _InProcessHandle(nic, adapter.name)

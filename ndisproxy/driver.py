@@ -16,7 +16,7 @@ import os
 import pathlib
 import typing
 
-from . import errors
+from . import errors, vxlan
 from ._binding import (
     ENTRY_POINTS, VIOLATIONS, error_text, ffi, irql_name, lib, oid_number, raise_fault,
     stack_report, status_name,
@@ -513,6 +513,25 @@ class Adapter:
         self._require_open()
         if lib.np_api_adapter_set_wire(self._handle, fd, vnet_hdr):
             raise ValueError("no mock NIC attached, or a vnet header over 16 bytes")
+
+    def set_wire_vxlan(self, fd, vni, remote):
+        """Connect the mock NIC's cable to ``fd``, a UDP socket carrying VXLAN
+        (RFC 7348) with network identifier ``vni``: each transmitted frame is
+        sent to ``remote`` (an ``(address, port)`` tuple or sockaddr bytes;
+        ``None`` for a connected socket) behind an 8-byte VXLAN header.
+        The pump reads the socket's datagrams (``ndisproxy.vxlan``)."""
+        self._require_open()
+        if remote is None:
+            raw = b""
+        elif isinstance(remote, (bytes, bytearray)):
+            raw = bytes(remote)
+        else:
+            raw = vxlan.sockaddr(remote)
+        if not 0 <= vni <= 0xFFFFFF:
+            raise ValueError(f"vni {vni} is outside 0..16777215")
+        if lib.np_api_adapter_set_wire_vxlan(self._handle, fd, vni, raw or ffi.NULL, len(raw)):
+            raise ValueError("no mock NIC attached, a negative fd, or a remote address that is "
+                             "not a sockaddr_in or sockaddr_in6")
 
     def pump(self, state):
         """Move everything that is ready between ``state``'s fds and the driver.

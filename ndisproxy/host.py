@@ -34,11 +34,15 @@ class InProcessAdapter:
     """One initialised adapter and the trio task that services it."""
 
     def __init__(self, image, adapter, *, receive_buffer=4096, tap_fd=None, tap_vnet_hdr=10,
-                 wire_fd=None, wire_vnet_hdr=10, on_carrier=None):
+                 wire_fd=None, wire_vnet_hdr=10, vxlan=None, on_carrier=None):
         self.image = image
         self.adapter = adapter
         self.on_carrier = on_carrier
         self.pump_state = None
+        if wire_fd is not None and vxlan is not None:
+            raise ValueError("give wire_fd or vxlan, not both: the NIC has one cable")
+        if vxlan is not None:
+            wire_fd, wire_vnet_hdr = vxlan[0], 0     # a UDP socket: no vnet header
         if tap_fd is not None or wire_fd is not None:
             # The C pump moves frames between these fds and the driver.
             self.pump_state = ffi.new("struct np_api_pump *")
@@ -47,7 +51,9 @@ class InProcessAdapter:
             self.pump_state.tap_vnet_hdr = tap_vnet_hdr
             self.pump_state.wire_vnet_hdr = wire_vnet_hdr
             self.pump_state.tx_free = 1
-            if wire_fd is not None:
+            if vxlan is not None:
+                adapter.set_wire_vxlan(*vxlan)
+            elif wire_fd is not None:
                 adapter.set_wire(wire_fd, wire_vnet_hdr)
         self.fault = None
         self._frames_send, self._frames = trio.open_memory_channel(receive_buffer)
@@ -285,7 +291,7 @@ class InProcessAdapter:
 @contextlib.asynccontextmanager
 async def open_adapter(driver="mocknic", *, parameters=None, stack_size=64 * 1024,
                        mac=DEFAULT_MAC, packet_filter=None, tap_fd=None, wire_fd=None,
-                       vnet_hdr=10, on_carrier=None):
+                       vxlan=None, vnet_hdr=10, on_carrier=None):
     """Load ``driver`` (a bundled name or a path), bring up one adapter on the
     mock NIC, and service it until the block exits; then halt it (reporting
     leaks to the verifier) and unload the image.
@@ -294,7 +300,12 @@ async def open_adapter(driver="mocknic", *, parameters=None, stack_size=64 * 102
     link partner's namespace); with ``tap_fd`` (the TAP Linux sees) frames
     move between Linux and the driver in C, and ``on_carrier(bool)`` follows
     the driver's media connect/disconnect indications.  Both fds carry
-    ``vnet_hdr`` bytes of virtio_net_hdr per frame."""
+    ``vnet_hdr`` bytes of virtio_net_hdr per frame.
+
+    ``vxlan=(fd, vni, remote)`` instead of ``wire_fd`` makes the cable a
+    VXLAN segment: ``fd`` is a UDP socket (``ndisproxy.vxlan.open_vxlan_socket``),
+    frames travel in datagrams with ``vni`` and go to ``remote`` (an
+    ``(address, port)`` tuple); the socket carries no vnet header."""
     path = driver if os.sep in str(driver) or str(driver).endswith(".sys") \
         else drivers.path(driver)
     image = DriverImage.load(path, stack_size=stack_size)
@@ -303,7 +314,8 @@ async def open_adapter(driver="mocknic", *, parameters=None, stack_size=64 * 102
         adapter.attach_mocknic(mac)
         adapter.initialize()
         nic = InProcessAdapter(image, adapter, tap_fd=tap_fd, tap_vnet_hdr=vnet_hdr,
-                               wire_fd=wire_fd, wire_vnet_hdr=vnet_hdr, on_carrier=on_carrier)
+                               wire_fd=wire_fd, wire_vnet_hdr=vnet_hdr, vxlan=vxlan,
+                               on_carrier=on_carrier)
         if on_carrier is not None:
             on_carrier((await nic.query_oid("OID_GEN_MEDIA_CONNECT_STATUS", 4)).value == 0)
         async with trio.open_nursery() as nursery:

@@ -19,8 +19,10 @@ messages:
 
 The spec: {"adapters": [{"name", "driver", "stack_size", "parameters",
 "mac", "packet_filter", "tap": FD_INDEX, "wire": FD_INDEX or null,
-"vnet_hdr"}]}.  A fault is reported and ends the process with exit code 3:
-the proxy restarts the host from a fresh image.
+"vnet_hdr"}]}; a VXLAN wire is "vxlan": {"fd": FD_INDEX, "vni": N,
+"remote": [ADDRESS, PORT]} instead of "wire" (a UDP socket, no vnet
+header).  A fault is reported and ends the process with exit code 3: the
+proxy restarts the host from a fresh image.
 """
 import dataclasses
 import json
@@ -35,6 +37,16 @@ from .host import open_adapter
 EXIT_FAULT = 3
 EXIT_BAD_SPEC = 4
 SANDBOX = {}        # filled in by run(), before trio starts
+
+
+def wire_arguments(spec, fds):
+    """open_adapter's ``wire_fd`` and ``vxlan`` arguments for an adapter spec."""
+    vx = spec.get("vxlan")
+    if vx is not None:
+        remote = (vx["remote"][0], int(vx["remote"][1]))
+        return {"wire_fd": None, "vxlan": (fds[vx["fd"]], int(vx["vni"]), remote)}
+    return {"wire_fd": fds[spec["wire"]] if spec.get("wire") is not None else None,
+            "vxlan": None}
 
 
 class _Host:
@@ -58,7 +70,7 @@ class _Host:
     async def run_adapter(self, spec, fds, task_status=trio.TASK_STATUS_IGNORED):
         name = spec["name"]
         tap_fd = fds[spec["tap"]] if spec.get("tap") is not None else None
-        wire_fd = fds[spec["wire"]] if spec.get("wire") is not None else None
+        wire = wire_arguments(spec, fds)
 
         def carrier(up):
             if tap_fd is not None:
@@ -69,7 +81,7 @@ class _Host:
                                 stack_size=spec.get("stack_size", 65536),
                                 mac=spec.get("mac") or "02:4e:50:00:00:01",
                                 packet_filter=spec.get("packet_filter"), tap_fd=tap_fd,
-                                wire_fd=wire_fd, vnet_hdr=spec.get("vnet_hdr", 10),
+                                **wire, vnet_hdr=spec.get("vnet_hdr", 10),
                                 on_carrier=carrier) as nic:
             self.nics[name] = nic
             address = (await nic.query_oid("OID_802_3_CURRENT_ADDRESS", 6)).data

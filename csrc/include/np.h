@@ -392,6 +392,26 @@ static inline int np_device_rx_room(struct np_device *d)
 	return d && d->rx_room ? d->rx_room(d) : 0;
 }
 
+/*
+ * A VXLAN wire (RFC 7348): the mock NIC's cable is a UDP socket.  device.c
+ * encapsulates what the NIC transmits (np_api_adapter_set_wire_vxlan);
+ * pump.c reads the datagrams, checks their header against this and hands
+ * the inner frames on.  The drops, by reason, are device counters.
+ */
+#define NP_VXLAN_HDR		8
+#define NP_VXLAN_FLAG_I		0x08	/* "VNI valid": the one flag defined */
+
+struct np_vxlan_wire {
+	uint32_t vni;
+	uint32_t rx_truncated;		/* shorter than header + Ethernet header */
+	uint32_t rx_bad_flags;		/* the I flag clear */
+	uint32_t rx_bad_vni;		/* another segment's frames */
+	uint32_t rx_oversize;		/* longer than any frame the host reads */
+};
+
+/* The adapter's VXLAN wire, or NULL when its cable is something else. */
+struct np_vxlan_wire *np_mocknic_vxlan(struct np_adapter *a);
+
 struct np_pump_buf;
 void np_pump_destroy(struct np_adapter *a);
 

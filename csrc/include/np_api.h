@@ -142,14 +142,20 @@ struct np_api_device_counters {
 	uint32_t link;
 	uint32_t backlog;
 	uint32_t wire_tx_dropped;	/* the wire fd would not take a frame */
+	/* VXLAN datagrams dropped on receive, by reason (RFC 7348 header) */
+	uint32_t vxlan_rx_truncated;	/* under 8 + 14 bytes: no inner frame */
+	uint32_t vxlan_rx_bad_flags;	/* the I flag (0x08) clear */
+	uint32_t vxlan_rx_bad_vni;	/* a VNI other than the wire's */
+	uint32_t vxlan_rx_oversize;	/* over the pump's 9280-byte frame buffer */
 };
 
 /* One np_api_adapter_pump() call: fds in, what moved out (accumulating). */
 struct np_api_pump {
 	int32_t tap_fd;			/* Linux's side; -1 for none */
-	int32_t wire_fd;		/* the NIC's cable; -1 for none */
+	int32_t wire_fd;		/* the NIC's cable; -1 for none (a VXLAN
+					 * socket when the device says so) */
 	uint32_t tap_vnet_hdr;		/* virtio_net_hdr bytes before each frame */
-	uint32_t wire_vnet_hdr;
+	uint32_t wire_vnet_hdr;		/* ignored on a VXLAN wire */
 	uint64_t tap_in;		/* frames Linux sent, handed to the driver */
 	uint64_t tap_out;		/* frames indicated, written to the TAP */
 	uint64_t tap_out_dropped;	/* the TAP would not take them */
@@ -223,6 +229,9 @@ uint32_t np_api_adapter_wire_receive(struct np_adapter *a, const uint8_t *data,
 void np_api_adapter_device_counters(struct np_adapter *a,
 				    struct np_api_device_counters *out);
 int np_api_adapter_set_wire(struct np_adapter *a, int fd, uint32_t vnet_hdr);
+int np_api_adapter_set_wire_vxlan(struct np_adapter *a, int fd, uint32_t vni,
+				  const uint8_t *remote_sockaddr,
+				  uint32_t remote_len);
 uint32_t np_api_adapter_pump(struct np_adapter *a, struct np_api_pump *p,
 			     uint64_t now_ns);
 int np_api_adapter_irq_line(struct np_adapter *a);
