@@ -70,6 +70,7 @@ class AdapterState:
         self.network_address = None
         self.reinit_to = None
         self.mirror = None
+        self.halt_report = None     # {"leaks": [...], "violations": [...]} from the last halt
 
     def set_carrier(self, up):
         self.carrier = bool(up)
@@ -154,6 +155,12 @@ def _spec(adapters, fds):
             fds.append(adapter.wire_fd)
         spec["adapters"].append(entry)
     return spec
+
+
+async def nursery_done(nursery):
+    """Wait until ``nursery``'s tasks (other than the caller) have finished."""
+    while nursery.child_tasks:
+        await trio.sleep(0.01)
 
 
 class _InProcessHandle:
@@ -262,6 +269,10 @@ class Daemon:
                 adapter.carrier = bool(event["up"])
             elif kind in ("fault", "error"):
                 self._on_fault(adapters, event)
+            elif kind == "stopped":
+                for name, found in (event.get("adapters") or {}).items():
+                    if name in self.adapters:
+                        self.adapters[name].halt_report = found
 
     async def _run_process_host(self, adapters):
         fds = []
@@ -270,15 +281,32 @@ class Daemon:
         for adapter in adapters:
             adapter.pid = host.pid
             self.hosts[adapter.name] = host
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._follow, adapters, host.events())
-            try:
-                await host.exited.wait()
-            finally:
-                if not host.exited.is_set():
+        # Following the host outlives a cancellation of the daemon: its
+        # last words (the halt report) come after we asked it to stop, and
+        # events() ends by itself at EOF, when the host is gone.
+        following = trio.CancelScope(shield=True)
+
+        async def follow():
+            with following:
+                await self._follow(adapters, host.events())
+
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(follow)
+                try:
+                    await host.exited.wait()
+                finally:
                     with trio.CancelScope(shield=True):
-                        await host.stop()
-                nursery.cancel_scope.cancel()
+                        if not host.exited.is_set():
+                            await host.stop()
+                        with trio.move_on_after(2):
+                            await nursery_done(nursery)
+                    following.cancel()
+        finally:
+            host.close()
+        for name, found in ((host.final or {}).get("adapters") or {}).items():
+            if name in self.adapters:
+                self.adapters[name].halt_report = found
         return host.exit_status
 
     async def _run_inprocess_host(self, adapters):

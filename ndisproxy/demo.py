@@ -598,6 +598,9 @@ async def _demo(names, size, progress, report):
                     progress.begin(f"clean-up: halting the driver, removing {names.adapter}, "
                                    f"{names.wire} and netns {names.netns}", numbered=False)
                     nursery.cancel_scope.cancel()    # the daemon halts, removes its TAPs
+            # What MiniportHalt left: pool leaks by tag, late violations.
+            if "adapter" in report:
+                report["halt"] = daemon.adapters[names.adapter].halt_report
     finally:
         with trio.CancelScope(shield=True):
             if not progress.open:
@@ -666,7 +669,9 @@ def _finish(report):
                        "overflows": {name: [kib for kib, _, _ in KERNEL_STACKS
                                             if entry["high_water"] > kib * 1024]
                                      for name, entry in stack["entry_points"].items()}}
-    report["verifier"] = stats["violations"]
+    halt = report.pop("halt", None) or {}
+    report["verifier"] = stats["violations"] + halt.get("violations", [])
+    report["halt_leaks"] = halt.get("leaks", [])
     report["counters"] = {"pump": pump, "device": device, "host": stats["host"]}
     report["driver_log"] = stats.get("log", [])
     return report

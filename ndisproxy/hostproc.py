@@ -9,6 +9,7 @@ messages:
 
     <- {"event": "up", "adapter": NAME, "mac": "02:...", "max_frame": N, "pid": PID}
     <- {"event": "carrier", "adapter": NAME, "up": BOOL}
+    <- {"event": "stopped", "adapters": {NAME: {"leaks": [...], "violations": [...]}}}
     <- {"event": "fault", "adapter": NAME, "kind": "StackOverflowFault",
         "error": "...", "entry_point": ..., "where": ..., "log": [...]}
     -> {"op": "stop"}                          <- {"event": "stopped"}
@@ -26,6 +27,7 @@ proxy restarts the host from a fresh image.
 """
 import dataclasses
 import json
+import math
 import os
 import socket
 
@@ -53,7 +55,9 @@ class _Host:
     def __init__(self, sock):
         self.sock = sock
         self.nics = {}
-        self._pending = []          # events raised in sync callbacks, sent by flush_events
+        # Events raised in synchronous callbacks (carrier), sent in order by
+        # flush_events; unbounded, but one per media change.
+        self._events_in, self._events_out = trio.open_memory_channel(math.inf)
 
     async def send(self, message):
         await self.sock.send(json.dumps(message).encode())
@@ -75,7 +79,7 @@ class _Host:
         def carrier(up):
             if tap_fd is not None:
                 tap.set_carrier(tap_fd, up)
-            self._pending.append({"event": "carrier", "adapter": name, "up": bool(up)})
+            self._events_in.send_nowait({"event": "carrier", "adapter": name, "up": bool(up)})
 
         async with open_adapter(spec["driver"], parameters=spec.get("parameters") or {},
                                 stack_size=spec.get("stack_size", 65536),
@@ -94,10 +98,16 @@ class _Host:
             raise _Faulted(name)
 
     async def flush_events(self):
+        async for event in self._events_out:
+            await self.send(event)
+
+    def pending_events(self):
+        events = []
         while True:
-            while self._pending:
-                await self.send(self._pending.pop(0))
-            await trio.sleep(0.01)
+            try:
+                events.append(self._events_out.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel):
+                return events
 
     async def requests(self, cancel_scope):
         while True:
@@ -168,10 +178,14 @@ async def _serve(sock_fd, spec, fds):
         error, code = str(group.exceptions[0]), EXIT_FAULT
     if error is not None:
         await host.send({"event": "error", "error": error})
-    for message in host._pending:
+    for message in host.pending_events():
         await host.send(message)
     if code == 0:
-        await host.send({"event": "stopped"})
+        # What halt found (pool leaks by tag, late violations), for reports.
+        await host.send({"event": "stopped", "adapters": {
+            name: {"leaks": nic.leaks or [],
+                   "violations": [dataclasses.asdict(v) for v in nic.violations_at_halt or []]}
+            for name, nic in host.nics.items()}})
     return code
 
 

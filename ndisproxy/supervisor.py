@@ -37,6 +37,7 @@ class Host:
         self.sock = sock
         self.exited = trio.Event()
         self.exit_status = None
+        self.final = None           # the host's "stopped" message, if it sent one
         self._next_id = 0
         self._replies = {}
 
@@ -50,6 +51,8 @@ class Host:
             if not message:
                 return
             event = json.loads(message)
+            if event.get("event") == "stopped":
+                self.final = event
             if "reply" in event:
                 waiter = self._replies.pop(event["reply"], None)
                 if waiter is not None:
@@ -69,7 +72,10 @@ class Host:
         return waiter[1]
 
     async def stop(self, timeout=5):
-        """Ask the host to halt its drivers and exit; kill it if it does not."""
+        """Ask the host to halt its drivers and exit; kill it if it does not.
+
+        The socket stays open: what the host said last ("stopped", with its
+        halt report) is still there for events() to read until EOF."""
         with contextlib.suppress(OSError):
             await self.sock.send(json.dumps({"op": "stop"}).encode())
         with trio.move_on_after(timeout):
@@ -78,6 +84,8 @@ class Host:
             self.kill()
             with trio.move_on_after(timeout):
                 await self.exited.wait()
+
+    def close(self):
         self.sock.close()
 
     def kill(self):

@@ -145,6 +145,7 @@ async def test_ping_v4_v6_and_50mb_each_way_through_a_host_process(peer):
         assert privileges.capability_sets(daemon.fork_server.process.pid)["CapEff"] == 0
         nursery.cancel_scope.cancel()
     assert tap.find_tap(name) is None                                # removed at stop
+    assert daemon.adapters[name].halt_report == {"leaks": [], "violations": []}
 
 
 async def test_two_adapters_in_two_hosts_carry_traffic_at_once(peer):
