@@ -93,6 +93,13 @@ def _prepare_links(adapter):
         tap.set_up(cfg.name, True)
     if cfg.wire.kind == "tap":
         name = cfg.wire.ifname
+        if cfg.wire.netns and netns.marked_tap_in_netns(cfg.wire.netns, name):
+            # Ours, left in the peer's namespace by an earlier run: keep it
+            # (and the peer's addresses on it).
+            adapter.wire_fd = netns.open_tap_in_netns(cfg.wire.netns, name)
+            adapter.created_wire = True
+            tap.set_carrier(adapter.wire_fd, True)
+            return
         if tap.find_tap(name) is None:
             tap.create_tap(name, alias_mark=WIRE_MARK + cfg.name)
             adapter.created_wire = True

@@ -219,3 +219,55 @@ def delete_link_in_netns(netns, ifname, *, missing_ok=False):
             if exc.code == _errno.ENODEV and missing_ok:
                 return
             raise _error(f"{ifname} in netns {netns}", "deleting", exc) from exc
+
+
+def marked_tap_in_netns(netns, ifname):
+    """Is ``ifname`` in ``netns`` a TAP carrying ndisproxy's mark?"""
+    from .tap import MARK_PREFIX
+    with _in_netns(netns) as ns:
+        found = ns.link_lookup(ifname=ifname)
+        if not found:
+            return False
+        msg = ns.link("get", index=found[0])[0]
+        alias = msg.get("ifalias")
+        return (msg.get(("linkinfo", "kind")) == "tun"
+                and isinstance(alias, str) and alias.startswith(MARK_PREFIX))
+
+
+def open_tap_in_netns(netns, ifname):
+    """Attach to the TAP ``ifname`` living in ``netns``: an fd, as tap.open_tap.
+
+    A TAP can only be attached by name from its own namespace, so a child
+    process enters it (setns, CAP_SYS_ADMIN), attaches, and hands the fd
+    back over a socketpair; the caller's thread never changes namespace.
+    This is how a restarted daemon gets back the wire it left in a peer's
+    namespace, with the peer's addresses on it."""
+    import ctypes
+    import socket
+
+    from . import tap
+    ns_fd = _open_netns(netns)
+    ours, theirs = socket.socketpair()
+    try:
+        pid = os.fork()
+        if pid == 0:                                    # the child: never returns
+            try:
+                libc = ctypes.CDLL(None, use_errno=True)
+                if libc.setns(ns_fd, 0x40000000) != 0:      # CLONE_NEWNET
+                    raise OSError(ctypes.get_errno(), "setns")
+                fd = tap.open_tap(ifname, vnet_hdr=True)
+                socket.send_fds(theirs, [b"ok"], [fd])
+            except BaseException as exc:                # noqa: BLE001 - report, then exit
+                theirs.send(f"{exc}".encode()[:1000])
+            finally:
+                os._exit(0)
+        theirs.close()
+        message, fds, _, _ = socket.recv_fds(ours, 1024, 1)
+        os.waitpid(pid, 0)
+    finally:
+        os.close(ns_fd)
+        ours.close()
+    if message != b"ok" or not fds:
+        raise NetnsError(f"{ifname} in netns {netns}: attaching failed: "
+                         f"{message.decode(errors='replace')}")
+    return fds[0]

@@ -272,3 +272,42 @@ async def test_oversize_frames_from_the_peer_are_counted_and_dropped(peer):
         assert result.returncode == 0, result.stdout
         assert daemon.adapters[name].state == "running"
         nursery.cancel_scope.cancel()
+
+
+async def test_a_restarted_daemon_reattaches_to_its_kept_tap(peer):
+    name, wire = unique_name("npk"), unique_name("npw")
+    text = config_text([(name, wire, peer)]).replace(
+        'isolation = "process"', 'isolation = "process"\nkeep_on_stop = true')
+    try:
+        async with trio.open_nursery() as nursery:
+            await start(nursery, text)
+            index = tap.find_tap(name).index
+            await trio.to_thread.run_sync(address_host_side, name, f"{HOST_V4}/24",
+                                          "2001:db8:9::1/64")
+            nursery.cancel_scope.cancel()
+        assert tap.find_tap(name).index == index                    # kept, with its address
+        async with trio.open_nursery() as nursery:
+            await start(nursery, text)
+            assert tap.find_tap(name).index == index                # re-attached, not new
+            await trio.to_thread.run_sync(lambda: netns.configure_in_netns(
+                peer, wire, addresses=(f"{PEER_V4}/24",)))
+            result = await trio.to_thread.run_sync(ping, PEER_V4)   # the old address works
+            assert result.returncode == 0, result.stdout
+            nursery.cancel_scope.cancel()
+    finally:
+        tap.delete_tap(name, missing_ok=True)
+
+
+async def test_a_precreated_tap_is_used_and_never_deleted(peer):
+    name, wire = unique_name("npe"), unique_name("npw")
+    subprocess.run(["ip", "tuntap", "add", name, "mode", "tap", "vnet_hdr"], check=True)
+    try:
+        text = config_text([(name, wire, peer)]).replace(
+            'isolation = "process"', 'isolation = "process"\nexisting_tap = true')
+        async with trio.open_nursery() as nursery:
+            daemon = await start(nursery, text)
+            assert daemon.adapters[name].state == "running"
+            nursery.cancel_scope.cancel()
+        assert subprocess.run(["ip", "link", "show", name]).returncode == 0    # still there
+    finally:
+        subprocess.run(["ip", "link", "del", name])
