@@ -23,6 +23,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 
 import trio
 
@@ -71,11 +72,25 @@ class AdapterState:
         self.reinit_to = None
         self.mirror = None
         self.halt_report = None     # {"leaks": [...], "violations": [...]} from the last halt
+        self.wire_peer = None       # our end of a "socket" wire
+        self.scope = None           # cancels this adapter's host (remove_adapter)
+        self.subscribers = []       # memory channels of events() callers
 
     def set_carrier(self, up):
         self.carrier = bool(up)
         if self.tap_fd is not None:
             tap.set_carrier(self.tap_fd, up)
+
+    def publish(self, kind, **fields):
+        """An event for every events() subscriber; a slow one loses events."""
+        event = {"kind": kind, "adapter": self.name, **fields}
+        for channel in list(self.subscribers):
+            try:
+                channel.send_nowait(event)
+            except trio.WouldBlock:
+                pass
+            except trio.ClosedResourceError:
+                self.subscribers.remove(channel)
 
 
 def _prepare_links(adapter):
@@ -110,6 +125,12 @@ def _prepare_links(adapter):
             netns.configure_in_netns(cfg.wire.netns, name, up=True)
         else:
             tap.set_up(name, True)
+    elif cfg.wire.kind == "socket":
+        # The NIC's cable ends in this process (the library's SocketWire):
+        # one frame per message, no vnet header.
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        adapter.wire_fd = theirs.detach()
+        adapter.wire_peer = ours
     elif cfg.wire.kind == "vxlan":
         from . import vxlan
         # A UDP socket bound to local; the device sends to remote (an OSError
@@ -125,6 +146,9 @@ def _release_links(adapter):
             with contextlib.suppress(OSError):
                 os.close(fd)
     adapter.tap_fd = adapter.wire_fd = None
+    if adapter.wire_peer is not None:
+        adapter.wire_peer.close()
+        adapter.wire_peer = None
     if adapter.created_tap and not cfg.keep_on_stop:
         with contextlib.suppress(tap.TapError):
             tap.delete_tap(cfg.name, missing_ok=True)
@@ -160,6 +184,8 @@ def _spec(adapters, fds):
         elif adapter.wire_fd is not None:
             entry["wire"] = len(fds)
             fds.append(adapter.wire_fd)
+            if cfg.wire.kind == "socket":
+                entry["wire_vnet_hdr"] = 0
         spec["adapters"].append(entry)
     return spec
 
@@ -253,6 +279,7 @@ class Daemon:
         adapter.state = "running"
         log.info("%s: running (%s, host pid %s, MAC %s)", adapter.name,
                  adapter.config.driver_name, adapter.pid, mac)
+        adapter.publish("state", state="running", pid=adapter.pid, mac=mac)
         self._notify()
 
     def _on_fault(self, adapters, event):
@@ -261,6 +288,9 @@ class Daemon:
         for a in adapters:
             a.state = "faulted"
             a.set_carrier(False)
+            a.publish("state", state="faulted")
+        adapter.publish("fault", **{("type" if k == "kind" else k): v for k, v in event.items()
+                                    if k not in ("event", "adapter")})
         lines = "; ".join(event.get("log", [])[-3:])
         log.error("%s: driver fault: %s%s", adapter.name, event.get("error"),
                   f" (last DbgPrint: {lines})" if lines else "")
@@ -274,6 +304,7 @@ class Daemon:
                 await self._on_up(adapter, event)
             elif kind == "carrier" and adapter:
                 adapter.carrier = bool(event["up"])
+                adapter.publish("link", up=adapter.carrier)
             elif kind in ("fault", "error"):
                 self._on_fault(adapters, event)
             elif kind == "stopped":
@@ -364,6 +395,7 @@ class Daemon:
                 adapter.set_carrier(False)
                 adapter.restarts += 1
                 adapter.state = "restarting"
+                adapter.publish("state", state="restarting", restarts=adapter.restarts)
                 self.hosts.pop(adapter.name, None)
             self._notify()
             log.warning("%s: host ended (status %s); restarting in %.2f s",
@@ -371,33 +403,77 @@ class Daemon:
             await trio.sleep(delay)
             delay = min(max(delay * 2, RESTART_MIN), RESTART_MAX)
 
-    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED):
-        prepared = []
+    async def _serve_group(self, group, task_status=trio.TASK_STATUS_IGNORED):
+        """One host group: its links, its host; until cancelled, then the
+        links are released (also when preparing one of them failed)."""
+        scope = trio.CancelScope()
+        for adapter in group:
+            adapter.scope = scope
         try:
-            for adapter in self.adapters.values():
-                prepared.append(adapter)
+            for adapter in group:
                 try:
                     await trio.to_thread.run_sync(_prepare_links, adapter)
                 except (OSError, NotImplementedError) as exc:
                     raise DaemonError(f"{adapter.name}: {exc}") from None
-            async with contextlib.AsyncExitStack() as stack:
-                if any(a.config.isolation == "process" for a in self.adapters.values()):
-                    self.fork_server = await stack.enter_async_context(open_fork_server())
+            with scope:
                 async with trio.open_nursery() as nursery:
-                    for group in self.groups():
-                        nursery.start_soon(self._keep_host, group)
-                    for adapter in self.adapters.values():
+                    nursery.start_soon(self._keep_host, group)
+                    for adapter in group:
                         adapter.mirror = Mirror(self, adapter)
                         nursery.start_soon(adapter.mirror.run)
+                    task_status.started()
+                    await trio.sleep_forever()
+        finally:
+            with trio.CancelScope(shield=True):
+                for adapter in group:
+                    adapter.state = "halted"
+                    adapter.publish("state", state="halted")
+                    self.hosts.pop(adapter.name, None)
+                    await trio.to_thread.run_sync(_release_links, adapter)
+                    for channel in adapter.subscribers:
+                        channel.close()
+                self._notify()
+
+    async def add_adapter(self, adapter_config):
+        """Bring up one more adapter (an AdapterConfig) in the running daemon."""
+        if adapter_config.name in self.adapters:
+            raise DaemonError(f"{adapter_config.name}: an adapter of that name exists")
+        if adapter_config.isolation == "process" and self.fork_server is None:
+            raise DaemonError("this daemon has no fork server (all adapters in-process)")
+        adapter = AdapterState(adapter_config)
+        self.adapters[adapter.name] = adapter
+        try:
+            await self._nursery.start(self._serve_group, [adapter])
+        except BaseException:
+            del self.adapters[adapter.name]
+            raise
+        return adapter
+
+    async def remove_adapter(self, name):
+        """Halt adapter ``name`` and remove what was created for it."""
+        adapter = self.adapters[name]
+        adapter.scope.cancel()
+        await self.wait_until(lambda: adapter.state == "halted")
+        del self.adapters[name]
+
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED, fork_server=None):
+        """Until cancelled.  ``fork_server``: True/False to force starting one
+        (library use adds adapters later); None: only if the config needs it."""
+        if fork_server is None:
+            fork_server = any(a.config.isolation == "process" for a in self.adapters.values())
+        async with contextlib.AsyncExitStack() as stack:
+            if fork_server:
+                self.fork_server = await stack.enter_async_context(open_fork_server())
+            try:
+                async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
+                    for group in self.groups():
+                        await nursery.start(self._serve_group, group)
                     task_status.started(self)
                     log.info("ready: %d adapter(s)", len(self.adapters))
                     await trio.sleep_forever()
-        finally:
-            self.stopping = True
-            with trio.CancelScope(shield=True):
-                for adapter in prepared:
-                    adapter.state = "halted"
-                    await trio.to_thread.run_sync(_release_links, adapter)
+            finally:
+                self.stopping = True
 
 
 async def run_until_signalled(config):

@@ -291,7 +291,7 @@ class InProcessAdapter:
 @contextlib.asynccontextmanager
 async def open_adapter(driver="mocknic", *, parameters=None, stack_size=64 * 1024,
                        mac=DEFAULT_MAC, packet_filter=None, tap_fd=None, wire_fd=None,
-                       vxlan=None, vnet_hdr=10, on_carrier=None):
+                       vxlan=None, vnet_hdr=10, wire_vnet_hdr=None, on_carrier=None):
     """Load ``driver`` (a bundled name or a path), bring up one adapter on the
     mock NIC, and service it until the block exits; then halt it (reporting
     leaks to the verifier) and unload the image.
@@ -314,7 +314,9 @@ async def open_adapter(driver="mocknic", *, parameters=None, stack_size=64 * 102
         adapter.attach_mocknic(mac)
         adapter.initialize()
         nic = InProcessAdapter(image, adapter, tap_fd=tap_fd, tap_vnet_hdr=vnet_hdr,
-                               wire_fd=wire_fd, wire_vnet_hdr=vnet_hdr, vxlan=vxlan,
+                               wire_fd=wire_fd,
+                               wire_vnet_hdr=vnet_hdr if wire_vnet_hdr is None else wire_vnet_hdr,
+                               vxlan=vxlan,
                                on_carrier=on_carrier)
         if on_carrier is not None:
             on_carrier((await nic.query_oid("OID_GEN_MEDIA_CONNECT_STATUS", 4)).value == 0)

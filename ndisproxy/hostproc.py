@@ -48,7 +48,7 @@ def wire_arguments(spec, fds):
         remote = (vx["remote"][0], int(vx["remote"][1]))
         return {"wire_fd": None, "vxlan": (fds[vx["fd"]], int(vx["vni"]), remote)}
     return {"wire_fd": fds[spec["wire"]] if spec.get("wire") is not None else None,
-            "vxlan": None}
+            "vxlan": None, "wire_vnet_hdr": spec.get("wire_vnet_hdr")}
 
 
 class _Host:
