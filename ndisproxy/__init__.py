@@ -21,6 +21,11 @@ from .errors import (
     StackOverflowFault, UnresolvedImportsError, VerifierFault,
 )
 
+from .api import (
+    Adapter as HostAdapter, AdapterEvent, CableEnd, Host, LoopbackWire, SocketWire, TapWire,
+    VxlanWire, open_host,
+)
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -29,4 +34,7 @@ __all__ = [
     "FrameError",
     "ImageError", "InternalError", "NdisProxyError", "OidResult", "StackOverflowFault",
     "UnresolvedImportsError", "VerifierFault", "Violation",
+    # the trio API (ndisproxy.api)
+    "AdapterEvent", "CableEnd", "Host", "HostAdapter", "LoopbackWire", "SocketWire", "TapWire",
+    "VxlanWire", "open_host",
 ]

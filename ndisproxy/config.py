@@ -169,6 +169,20 @@ def loads(text, *, name="<string>", directory=None):
     return _parse(text, pathlib.Path(name), directory.absolute())
 
 
+def adapter_config(table, *, others=(), name="<api>", directory=None):
+    """One adapter from a mapping shaped like an ``[[adapter]]`` table (the
+    library API's way in): validated as a config file's would be, and
+    against ``others`` (AdapterConfigs already running) for what adapters
+    must not share."""
+    directory = pathlib.Path(directory) if directory is not None else pathlib.Path.cwd()
+    try:
+        adapter = _adapter(table, "adapter", directory.absolute())
+        _check_shared((*others, adapter))
+    except _Invalid as exc:
+        raise ConfigError(pathlib.Path(name), exc.key, exc.problem) from None
+    return adapter
+
+
 class _Invalid(Exception):
     """A problem found below _parse(); it adds the file name."""
 

@@ -129,6 +129,7 @@ def _prepare_links(adapter):
         # The NIC's cable ends in this process (the library's SocketWire):
         # one frame per message, no vnet header.
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        theirs.setblocking(False)       # the pump never waits on a read
         adapter.wire_fd = theirs.detach()
         adapter.wire_peer = ours
     elif cfg.wire.kind == "vxlan":
