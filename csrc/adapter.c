@@ -779,6 +779,7 @@ void np_api_adapter_free(struct np_adapter *a)
 		np_mocknic_free(a->device);
 	np_tx_destroy(a);
 	np_pump_destroy(a);
+	np_api_adapter_capture(a, 0);
 	np_unmap(a->rx_ring, NP_RX_RING_BYTES);
 	np_arena_destroy(&a->dma);
 	np_ctx_destroy(&a->ctx);

@@ -122,6 +122,15 @@ static NDISAPI VOID h_indicate_packets(NDIS_HANDLE h, PPNDIS_PACKET pp,
 			}
 		}
 		ev.len = len;
+		if (a->capture) {
+			uint32_t at = ev.offset % NP_RX_RING_BYTES;
+
+			/* The frame may wrap in the rx ring; capture whole ones. */
+			if (at + len <= NP_RX_RING_BYTES)
+				np_capture_frame(a, 1, a->rx_ring + at, len);
+			else
+				a->stats.capture_dropped++;
+		}
 		a->rx_tail += len;
 		np_adapter_queue(a, &ev);
 		/* RESOURCES: the driver keeps it, so it is never returned. */

@@ -168,6 +168,8 @@ uint32_t np_api_adapter_send(struct np_adapter *a, const uint8_t *data,
 		struct np_tx_slot *s = &a->tx[a->tx_free[--a->tx_nfree]];
 
 		slot_fill(s, data + off, lens[i]);
+		if (a->capture)
+			np_capture_frame(a, 0, data + off, lens[i]);
 		packets[i] = &s->packet;
 		off += lens[i];
 	}

@@ -224,6 +224,45 @@ class Adapter:
         """Private-stack size, lifetime and per-entry-point high-water marks."""
         return (await self.stats())["stack"]
 
+    @contextlib.asynccontextmanager
+    async def capture(self, file) -> typing.AsyncIterator[None]:
+        """Write frames at the miniport boundary as pcapng to ``file`` (a path
+        or a binary stream) while the block runs: "out" = what the host
+        handed MiniportSendPackets, "in" = what the driver indicated.
+        Wireshark and tshark read it (frame.packet_flags_direction)."""
+        from .driver import parse_capture
+        from .pcapng import PcapngWriter
+        stream = open(file, "wb") if isinstance(file, (str, bytes)) or hasattr(
+            file, "__fspath__") else file
+        try:
+            writer = PcapngWriter(stream)
+            iface = writer.add_interface(
+                self.name, f"{self._state.config.driver_name} miniport boundary")
+            send, receive = trio.open_memory_channel(4096)
+            self._state.capture_subscribers.append(send)
+
+            async def write_all():
+                async for records in receive:
+                    for time_ns, direction, frame in parse_capture(records):
+                        writer.write(iface, frame, timestamp_ns=time_ns, direction=direction)
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(write_all)
+                await self._request("capture", on=True)
+                try:
+                    yield
+                finally:
+                    with trio.CancelScope(shield=True), trio.move_on_after(5):
+                        with contextlib.suppress(errors.NdisProxyError, OSError):
+                            await self._request("capture", on=False)
+                        await trio.sleep(0.05)     # the last records in flight
+                    self._state.capture_subscribers.remove(send)
+                    send.close()
+            writer.flush()
+        finally:
+            if stream is not file:
+                stream.close()
+
     async def inject(self, fault: str) -> None:
         """Fire one of the mock driver's fault knobs: overflow, crash (a wild
         write), hang, leak, double-complete, bad-unlock, wrong-irql,

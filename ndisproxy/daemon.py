@@ -75,6 +75,7 @@ class AdapterState:
         self.wire_peer = None       # our end of a "socket" wire
         self.scope = None           # cancels this adapter's host (remove_adapter)
         self.subscribers = []       # memory channels of events() callers
+        self.capture_subscribers = []   # memory channels of capture.c records
 
     def set_carrier(self, up):
         self.carrier = bool(up)
@@ -200,10 +201,15 @@ async def nursery_done(nursery):
 class _InProcessHandle:
     """The host protocol's answers, for an adapter running in the daemon."""
 
-    def __init__(self, nic, name):
-        from .hostproc import _Host
+    def __init__(self, nic, name, daemon):
+        from .hostproc import _Host, pack_capture
         self._host = _Host(None)
         self._host.nics[name] = nic
+
+        def sink(records):
+            daemon._on_capture(name, b"".join(pack_capture(*r) for r in records))
+        # Captured frames go straight to the daemon's subscribers.
+        self._host.capture_sink = lambda name: sink
 
     async def answer(self, request):
         return await self._host.answer(request)
@@ -264,6 +270,14 @@ class Daemon:
         self._notify()
         await host.stop()
 
+    def _on_capture(self, name, records):
+        adapter = self.adapters.get(name)
+        for channel in list(adapter.capture_subscribers if adapter else ()):
+            try:
+                channel.send_nowait(records)
+            except (trio.WouldBlock, trio.ClosedResourceError):
+                pass
+
     async def _on_up(self, adapter, event):
         # The TAP takes the driver's address before the adapter counts as
         # running: the mirror reads any other address as the admin's change.
@@ -317,6 +331,7 @@ class Daemon:
         fds = []
         spec = _spec(adapters, fds)
         host = await self.fork_server.spawn(spec, fds)
+        host.on_capture = self._on_capture
         for adapter in adapters:
             adapter.pid = host.pid
             self.hosts[adapter.name] = host
@@ -366,7 +381,7 @@ class Daemon:
                                     tap_fd=adapter.tap_fd, **wire_arguments(entry, fds),
                                     vnet_hdr=VNET_HDR, on_carrier=adapter.set_carrier) as nic:
                 address = (await nic.query_oid("OID_802_3_CURRENT_ADDRESS", 6)).data
-                self.hosts[adapter.name] = _InProcessHandle(nic, adapter.name)
+                self.hosts[adapter.name] = _InProcessHandle(nic, adapter.name, self)
                 await self._on_up(adapter, {"pid": os.getpid(), "mac": address.hex(":"),
                                             "max_frame": nic.adapter.max_frame})
                 await nic.faulted.wait()

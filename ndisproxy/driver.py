@@ -14,6 +14,7 @@ import collections
 import dataclasses
 import os
 import pathlib
+import struct
 import typing
 
 from . import errors, vxlan
@@ -78,6 +79,17 @@ class Violation:
 
 _EVENT_KINDS = ("send-complete", "receive", "status", "status-complete",
                 "reset-complete", "query-complete", "set-complete", "send-resources")
+
+
+def parse_capture(raw):
+    """Records of capture.c's ring: [(time_ns, "in"|"out", frame)]."""
+    records, at = [], 0
+    while at + 16 <= len(raw):
+        time_ns, length, direction = struct.unpack_from("<QIB", raw, at)
+        records.append((time_ns, "in" if direction else "out",
+                        raw[at + 16:at + 16 + length]))
+        at += 16 + ((length + 7) & ~7)
+    return records
 
 
 def _parse_mac(mac):
@@ -249,6 +261,7 @@ class Adapter:
         self.initialized = False
         self._event_buf = None
         self._rx_lens = None
+        self._capture_buf = None
         self._rx_buf = ffi.new("uint8_t[]", 256 * 1024)
 
     # -- plumbing ---------------------------------------------------------
@@ -542,6 +555,20 @@ class Adapter:
         self._require_open()
         self._check_fault(lib.np_api_adapter_pump(self._handle, state, lib.np_api_now_ns()))
         return bool(state.events_pending)
+
+    def set_capture(self, on):
+        """Start or stop copying frames at the miniport boundary (capture.c)."""
+        self._require_open()
+        if lib.np_api_adapter_capture(self._handle, int(bool(on))):
+            raise MemoryError("cannot map the capture ring")
+
+    def capture_read(self):
+        """Captured frames so far: [(time_ns, "in"|"out", frame)]."""
+        self._require_open()
+        if self._capture_buf is None:
+            self._capture_buf = ffi.new("uint8_t[]", 1 << 20)
+        n = lib.np_api_adapter_capture_read(self._handle, self._capture_buf, 1 << 20)
+        return parse_capture(ffi.buffer(self._capture_buf, n)[:])
 
     def device_counters(self):
         """The mock NIC's own counters and state (a dict)."""

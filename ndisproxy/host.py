@@ -66,6 +66,9 @@ class InProcessAdapter:
         self.leaks = None
         self.violations_at_halt = None
         self.faulted = trio.Event()
+        # Called with [(time_ns, direction, frame)] after each service round
+        # while capturing (set_capture).
+        self.capture_sink = None
 
     # -- the service task -----------------------------------------------------
 
@@ -118,6 +121,15 @@ class InProcessAdapter:
 
     def _service_once(self):
         """Interrupts, timers, then drain: until the driver has nothing new."""
+        try:
+            self._service_round()
+        finally:
+            if self.capture_sink is not None:
+                records = self.adapter.capture_read()
+                if records:
+                    self.capture_sink(records)
+
+    def _service_round(self):
         if self.pump_state is not None:
             for _ in range(64):
                 if not self.adapter.pump(self.pump_state):
@@ -276,6 +288,13 @@ class InProcessAdapter:
         """Cable in or out: the PHY raises a link-change interrupt."""
         self._check()
         self.adapter.set_link(up)
+        self._kick()
+
+    def set_capture(self, sink):
+        """Capture frames at the miniport boundary into ``sink(records)``;
+        ``None`` stops."""
+        self.adapter.set_capture(sink is not None)
+        self.capture_sink = sink
         self._kick()
 
     def stats(self):

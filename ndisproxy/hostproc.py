@@ -17,6 +17,8 @@ messages:
                                                <- {"reply": N, "status": ..., ...}
     -> {"op": "stats", "id": N}                <- {"reply": N, "adapters": {...}}
     -> {"op": "link", "id": N, "adapter": NAME, "up": BOOL}   (the NIC's PHY)
+    -> {"op": "capture", "id": N, "adapter": NAME, "on": BOOL}
+    <- b"\x01" + len(NAME) + NAME + records      (binary: captured frames)
 
 The spec: {"adapters": [{"name", "driver", "stack_size", "parameters",
 "mac", "packet_filter", "tap": FD_INDEX, "wire": FD_INDEX or null,
@@ -30,6 +32,7 @@ import json
 import math
 import os
 import socket
+import struct
 
 import trio
 
@@ -97,9 +100,28 @@ class _Host:
             await self.send(self.fault_report(name, nic))
             raise _Faulted(name)
 
+    def capture_sink(self, name):
+        """Captured frames of adapter ``name`` to the proxy: binary messages,
+        CAPTURE_TAG, the name's length and bytes, then capture.c records."""
+        head = CAPTURE_TAG + bytes([len(name)]) + name.encode()
+
+        def sink(records):
+            body = b"".join(pack_capture(time_ns, direction, frame)
+                            for time_ns, direction, frame in records)
+            # Whole records, each message well under the socket's 64 KiB.
+            start = 0
+            while start < len(body):
+                end = _record_boundary(body, start, start + 32768)
+                self._events_in.send_nowait(head + body[start:end])
+                start = end
+        return sink
+
     async def flush_events(self):
         async for event in self._events_out:
-            await self.send(event)
+            if isinstance(event, bytes):
+                await self.sock.send(event)
+            else:
+                await self.send(event)
 
     def pending_events(self):
         events = []
@@ -133,6 +155,9 @@ class _Host:
                 result = await nic.query_oid(request["oid"], request.get("length", 256))
             elif request["op"] == "set":
                 result = await nic.set_oid(request["oid"], bytes.fromhex(request["data"]))
+            elif request["op"] == "capture":
+                nic.set_capture(self.capture_sink(request["adapter"]) if request["on"] else None)
+                return reply
             elif request["op"] == "link":
                 nic.set_link(bool(request["up"]))       # the NIC's PHY: cable in or out
                 return reply
@@ -155,6 +180,27 @@ def _adapter_stats(nic):
     if nic.pump_state is not None:
         stats["pump"] = {name: getattr(nic.pump_state, name) for name in _PUMP_COUNTERS}
     return stats
+
+
+CAPTURE_TAG = b"\x01"          # JSON messages start with "{"
+
+
+def pack_capture(time_ns, direction, frame):
+    pad = (-len(frame)) % 8
+    return struct.pack("<QIB3x", time_ns, len(frame), direction == "in") + frame + bytes(pad)
+
+
+def _record_boundary(body, start, limit):
+    """The end of the last whole record from ``start`` before ``limit``
+    (at least one record)."""
+    at = start
+    while at < len(body):
+        length = struct.unpack_from("<I", body, at + 8)[0]
+        size = 16 + ((length + 7) & ~7)
+        if at + size > limit and at > start:
+            return at
+        at += size
+    return at
 
 
 class _Faulted(Exception):

@@ -22,6 +22,7 @@ import trio
 from . import errors
 
 MAX_MESSAGE = 1 << 16
+CAPTURE_TAG = b"\x01"          # hostproc's binary capture messages
 
 
 class HostError(errors.NdisProxyError):
@@ -38,6 +39,8 @@ class Host:
         self.exited = trio.Event()
         self.exit_status = None
         self.final = None           # the host's "stopped" message, if it sent one
+        # Called with (adapter name, capture.c records) for captured frames.
+        self.on_capture = None
         self._next_id = 0
         self._replies = {}
 
@@ -50,6 +53,11 @@ class Host:
                 return
             if not message:
                 return
+            if message[:1] == CAPTURE_TAG:
+                size = message[1]
+                if self.on_capture is not None:
+                    self.on_capture(message[2:2 + size].decode(), message[2 + size:])
+                continue
             event = json.loads(message)
             if event.get("event") == "stopped":
                 self.final = event

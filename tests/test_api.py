@@ -102,3 +102,36 @@ async def test_bad_arguments_name_the_key(require_net):  # noqa: F811
         with pytest.raises(ValueError, match="unknown fault"):
             nic = await host.add_adapter(unique_name("npb"))
             await nic.inject("meltdown")
+
+
+async def test_a_captured_ping_decodes_in_tshark(require_net, tmp_path):  # noqa: F811
+    import shutil
+    import subprocess
+
+    from ndisproxy import netns
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark is not installed (scripts/install installs it)")
+    ns, name, wire = unique_name("npc"), unique_name("npc"), unique_name("npw")
+    await trio.to_thread.run_sync(netns.create_netns, ns)
+    try:
+        async with ndisproxy.open_host() as host:
+            nic = await host.add_adapter(name, wire=ndisproxy.TapWire(wire, netns=ns))
+            await trio.to_thread.run_sync(lambda: netns.configure_in_netns(
+                ns, wire, addresses=("198.51.100.2/24",)))
+            await trio.run_process(["ip", "addr", "add", "198.51.100.1/24", "dev", name])
+            path = tmp_path / "ping.pcapng"
+            async with nic.capture(path):
+                result = await trio.run_process(
+                    ["ping", "-c", "3", "-i", "0.1", "-W", "2", "198.51.100.2"],
+                    capture_stdout=True, check=False)
+            assert result.returncode == 0, result.stdout
+            assert (await nic.stats())["host"]["captured"] >= 6
+    finally:
+        await trio.to_thread.run_sync(lambda: netns.remove_netns(ns, missing_ok=True))
+    out = subprocess.run(["tshark", "-r", str(path), "-Y", "icmp", "-T", "fields",
+                          "-e", "icmp.type", "-e", "frame.p2p_dir", "-e", "ip.src"],
+                         capture_output=True, text=True, check=True).stdout
+    lines = [line.split("\t") for line in out.splitlines()]
+    print(out)
+    assert ["8", "0", "198.51.100.1"] in lines          # echo request, sent by the host
+    assert ["0", "1", "198.51.100.2"] in lines          # echo reply, indicated by the driver

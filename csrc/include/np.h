@@ -414,6 +414,10 @@ struct np_vxlan_wire *np_mocknic_vxlan(struct np_adapter *a);
 
 struct np_pump_buf;
 void np_pump_destroy(struct np_adapter *a);
+struct np_capture;
+/* direction: 0 = handed to MiniportSendPackets, 1 = indicated by the driver */
+void np_capture_frame(struct np_adapter *a, int direction, const uint8_t *frame,
+		      uint32_t len);
 
 void np_mocknic_free(struct np_device *dev);
 
@@ -474,6 +478,7 @@ struct np_adapter {
 	uint32_t max_send;		/* OID_GEN_MAXIMUM_SEND_PACKETS */
 	struct np_api_stats stats;
 	struct np_pump_buf *pump_buf;	/* pump.c's batches, mapped on first use */
+	struct np_capture *capture;	/* capture.c's ring while capturing */
 
 	/* the one outstanding OID request; the driver may keep these pointers */
 	uint8_t oid_buf[8192];

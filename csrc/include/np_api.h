@@ -127,6 +127,8 @@ struct np_api_stats {
 	uint64_t interrupts;
 	uint64_t dpcs;
 	uint64_t tx_outstanding;
+	uint64_t captured;		/* frames copied for capture */
+	uint64_t capture_dropped;	/* frames the capture ring had no room for */
 };
 
 /* The mock NIC's own counters and state (device.c). */
@@ -215,6 +217,8 @@ uint64_t np_api_adapter_next_timer(struct np_adapter *a);
 uint32_t np_api_adapter_return_packets(struct np_adapter *a);
 size_t np_api_adapter_receive(struct np_adapter *a, uint8_t *rx, size_t rxlen,
 			      uint32_t *lens, size_t max);
+int np_api_adapter_capture(struct np_adapter *a, int on);
+size_t np_api_adapter_capture_read(struct np_adapter *a, uint8_t *out, size_t outlen);
 size_t np_api_adapter_oid_data(struct np_adapter *a, uint8_t *out, size_t max);
 void np_api_adapter_set_irq_line(struct np_adapter *a, int level);
 uint32_t np_api_adapter_send(struct np_adapter *a, const uint8_t *data,
