@@ -88,7 +88,10 @@ def main(argv=None):
 
     privileges.drop_capabilities()
     gc.freeze()
-    sock.send(json.dumps({"op": "ready", "pid": os.getpid()}).encode())
+    try:
+        sock.send(json.dumps({"op": "ready", "pid": os.getpid()}).encode())
+    except (BrokenPipeError, ConnectionResetError):
+        return 0            # the proxy gave up on us before we were ready
     serve(sock)
     return 0
 

@@ -174,11 +174,17 @@ async def open_fork_server():
     finally:
         theirs.close()
     server = ForkServer(process, trio.socket.from_stdlib_socket(ours))
-    with trio.fail_after(30):
-        ready = json.loads(await server.sock.recv(MAX_MESSAGE) or b"{}")
-    if ready.get("op") != "ready":
-        process.kill()
-        raise HostError("the fork server did not start (see its stderr)")
+    try:
+        with trio.fail_after(30):
+            ready = json.loads(await server.sock.recv(MAX_MESSAGE) or b"{}")
+        if ready.get("op") != "ready":
+            raise HostError("the fork server did not start (see its stderr)")
+    except BaseException:
+        with trio.CancelScope(shield=True):
+            server.sock.close()
+            process.kill()
+            await process.wait()
+        raise
     # The reader outlives a cancellation of the caller: stopping hosts during
     # clean-up needs the fork server's word that they exited.
     reader = trio.CancelScope(shield=True)
