@@ -26,7 +26,9 @@ what the NIC transmitted, with ``loss`` and ``delay`` knobs.
 import contextlib
 import dataclasses
 import functools
+import os
 import random
+import socket
 import typing
 
 import trio
@@ -94,20 +96,21 @@ class CableEnd:
     ``sent``, ``received`` and ``dropped`` count frames.
     """
 
-    def __init__(self, sock, *, loss=0.0, delay=0.0, seed=None):
+    def __init__(self, sock: socket.socket, *, loss: float = 0.0, delay: float = 0.0,
+                 seed: int | None = None) -> None:
         self._sock = trio.socket.from_stdlib_socket(sock)
         self.loss = loss
         self.delay = delay
         self._random = random.Random(seed)
         self.sent = self.received = self.dropped = 0
 
-    def _lost(self):
+    def _lost(self) -> bool:
         if self.loss and self._random.random() < self.loss:
             self.dropped += 1
             return True
         return False
 
-    async def send(self, frame):
+    async def send(self, frame: bytes) -> None:
         """Put ``frame`` on the cable towards the NIC."""
         if self._lost():
             return
@@ -116,7 +119,7 @@ class CableEnd:
         await self._sock.send(bytes(frame))
         self.sent += 1
 
-    async def receive(self):
+    async def receive(self) -> bytes:
         """The next frame the NIC put on the cable."""
         while True:
             frame = await self._sock.recv(1 << 16)
@@ -129,10 +132,10 @@ class CableEnd:
             self.received += 1
             return frame
 
-    def __aiter__(self):
+    def __aiter__(self) -> "CableEnd":
         return self
 
-    async def __anext__(self):
+    async def __anext__(self) -> bytes:
         try:
             return await self.receive()
         except trio.EndOfChannel:
@@ -142,7 +145,7 @@ class CableEnd:
 class Adapter:
     """One adapter of a Host: its state, its driver, its cable."""
 
-    def __init__(self, host, name):
+    def __init__(self, host: "Host", name: str) -> None:
         self._host = host
         self.name = name
         self.wire: CableEnd | None = None
@@ -180,18 +183,13 @@ class Adapter:
         """Wait until the adapter is in ``state`` (trio.TooSlowError after ``timeout``)."""
         await self._host._daemon.wait_state(self.name, state, timeout)
 
-    async def events(self) -> typing.AsyncIterator[AdapterEvent]:
-        """Events from now on, until the adapter is removed."""
-        send, receive = trio.open_memory_channel(256)
-        self._state.subscribers.append(send)
-        try:
-            async with receive:
-                async for event in receive:
-                    fields = {k: v for k, v in event.items() if k not in ("kind", "adapter")}
-                    yield AdapterEvent(event["kind"], fields)
-        finally:
-            with contextlib.suppress(ValueError):
-                self._state.subscribers.remove(send)
+    def events(self) -> "_EventStream":
+        """Events from the moment of this call (not of the first iteration)
+        until the adapter is removed: ``async for event in adapter.events()``."""
+        return _EventStream(self._state)
+
+    def __repr__(self) -> str:
+        return f"<Adapter {self.name} {self.state} pid={self.pid} mac={self.mac}>"
 
     async def _request(self, op, **fields):
         reply = await self._host._daemon.request(self.name, op, **fields)
@@ -225,7 +223,8 @@ class Adapter:
         return (await self.stats())["stack"]
 
     @contextlib.asynccontextmanager
-    async def capture(self, file) -> typing.AsyncIterator[None]:
+    async def capture(self, file: "str | os.PathLike[str] | typing.BinaryIO"
+                      ) -> typing.AsyncIterator[None]:
         """Write frames at the miniport boundary as pcapng to ``file`` (a path
         or a binary stream) while the block runs: "out" = what the host
         handed MiniportSendPackets, "in" = what the driver indicated.
@@ -276,24 +275,53 @@ class Adapter:
                     data=FAULTS[fault].to_bytes(4, "little").hex())
 
 
+class _EventStream:
+    """An adapter's events, subscribed when created; an async iterator."""
+
+    def __init__(self, state) -> None:
+        self._state = state
+        self._send, self._receive = trio.open_memory_channel(256)
+        state.subscribers.append(self._send)
+
+    def __aiter__(self) -> "_EventStream":
+        return self
+
+    async def __anext__(self) -> AdapterEvent:
+        try:
+            event = await self._receive.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            self.close()
+            raise StopAsyncIteration from None
+        fields = {k: v for k, v in event.items() if k not in ("kind", "adapter")}
+        return AdapterEvent(event["kind"], fields)
+
+    def close(self) -> None:
+        """Stop receiving (also done when the adapter is removed)."""
+        with contextlib.suppress(ValueError):
+            self._state.subscribers.remove(self._send)
+        self._send.close()
+
+
 class Host:
     """Adapters and their driver hosts, in one trio nursery (``open_host``)."""
 
-    def __init__(self, daemon, isolation):
+    def __init__(self, daemon: Daemon, isolation: str) -> None:
         self._daemon = daemon
         self._isolation = isolation
         self.adapters: dict[str, Adapter] = {}
 
     async def add_adapter(self, name: str, driver: str = "mocknic", *,
-                          wire=LoopbackWire(), parameters: dict | None = None,
-                          isolation: str | None = None, stack_size="64KiB",
+                          wire: "TapWire | VxlanWire | LoopbackWire | SocketWire" = LoopbackWire(),
+                          parameters: dict | None = None,
+                          isolation: str | None = None, stack_size: int | str = "64KiB",
                           mac: str | None = None, mtu: int | None = None,
                           wait: bool = True) -> Adapter:
         """Create the TAP ``name``, its wire, and a host running ``driver``.
 
         Arguments are validated like a config file's (ConfigError names
         the key).  With ``wait`` (the default) returns once it is running."""
-        table = {"name": name, "driver": str(driver), "stack_size": stack_size,
+        table: dict[str, typing.Any] = {"name": name, "driver": str(driver),
+                                        "stack_size": stack_size,
                  "isolation": isolation or self._isolation,
                  "parameters": dict(parameters or {})}
         if mac is not None:
@@ -318,7 +346,7 @@ class Host:
             config = dataclasses.replace(config, wire=configuration.WireConfig(kind="socket"))
         state = await self._daemon.add_adapter(config)
         adapter = Adapter(self, name)
-        if socket_wire:
+        if isinstance(wire, SocketWire):
             adapter.wire = CableEnd(state.wire_peer, loss=wire.loss, delay=wire.delay,
                                     seed=wire.seed)
         self.adapters[name] = adapter
