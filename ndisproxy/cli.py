@@ -153,6 +153,234 @@ def _run(args):
         return EXIT_FAILED
 
 
+# -- verbs over the control socket ------------------------------------------
+
+
+EXIT_UNREACHABLE = 3
+
+
+def _socket_argument(parser):
+    parser.add_argument("--socket", metavar="PATH",
+                        help="the daemon's control socket (default: $NDISPROXY_SOCKET, "
+                             "else /run/ndisproxy/control.sock)")
+
+
+def _adapter_argument(parser):
+    _socket_argument(parser)
+    parser.add_argument("adapter", metavar="ADAPTER", help="the adapter's (TAP's) name")
+
+
+def _ask(args, verb, **fields):
+    """One request; prints the error line and returns the exit status on failure."""
+    from .client import ClientError, Connection
+    try:
+        with Connection(args.socket) as connection:
+            return connection.request(verb, **fields), EXIT_OK
+    except ClientError as exc:
+        if args.json:
+            _print_json({"ok": False, "error": str(exc)})
+        else:
+            print(f"ndisproxy {verb}: {exc}", file=sys.stderr)
+        return None, EXIT_UNREACHABLE if exc.unreachable else EXIT_FAILED
+
+
+def _table(rows, headers):
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(headers)]
+    print("  ".join(str(h).ljust(w) for h, w in zip(headers, widths)).rstrip())
+    for row in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+
+
+def _status(args):
+    reply, code = _ask(args, "status")
+    if reply is None:
+        return code
+    if args.json:
+        _print_json(reply)
+        return EXIT_OK
+    rows = [(a["name"], a["state"], "up" if a["link"] else "down", a["pid"] or "-",
+             a["driver"], a["mac"] or "-", a["restarts"],
+             f"{a['uptime']:.0f}s" if a["uptime"] is not None else "-",
+             configuration.format_size(a["stack_size"])) for a in reply["adapters"]]
+    _table(rows, ("ADAPTER", "STATE", "LINK", "HOST PID", "DRIVER", "MAC", "RESTARTS",
+                  "UPTIME", "STACK"))
+    return EXIT_OK
+
+
+def _stats(args):
+    reply, code = _ask(args, "stats", adapter=args.adapter)
+    if reply is None:
+        return code
+    if args.json:
+        _print_json(reply)
+        return EXIT_OK
+    rows = [(name, value) for name, value in reply["driver"].items()]
+    rows += [(f"host {k}", v) for k, v in reply["host"].items()]
+    rows += [(f"pump {k}", v) for k, v in reply["pump"].items()]
+    rows += [(f"device {k}", v) for k, v in reply["device"].items()]
+    _table(rows, ("COUNTER", "VALUE"))
+    print(f"({reply['note']})")
+    return EXIT_OK
+
+
+def _oid_arguments(parser):
+    _adapter_argument(parser)
+    parser.add_argument("action", choices=("get", "set"))
+    parser.add_argument("oid", metavar="NAME|0xHEX",
+                        help="e.g. OID_GEN_LINK_SPEED, GEN_LINK_SPEED or 0x00010107")
+    parser.add_argument("value", nargs="?", metavar="VALUE",
+                        help="set: a ULONG (decimal or 0x...) or hex:BYTES")
+    parser.add_argument("--length", type=int, default=256,
+                        help="get: the buffer length offered (default %(default)s)")
+
+
+def _oid(args):
+    fields = {"adapter": args.adapter, "action": args.action, "oid": args.oid}
+    if args.action == "set":
+        if args.value is None:
+            print("ndisproxy oid: set needs a VALUE", file=sys.stderr)
+            return EXIT_INVALID
+        fields["value"] = args.value
+    else:
+        fields["length"] = args.length
+    reply, code = _ask(args, "oid", **fields)
+    if reply is None:
+        return code
+    if args.json:
+        _print_json(reply)
+    else:
+        shown = reply.get("value", reply["data"] or "-")
+        print(f"{reply['oid']}: {reply['status_name']}"
+              + (f", {shown}" if args.action == "get" else "")
+              + (f" (needs {reply['needed']} bytes)" if reply["needed"] else ""))
+    return EXIT_OK if reply["status"] == 0 else EXIT_FAILED
+
+
+def _stack(args):
+    reply, code = _ask(args, "stack", adapter=args.adapter)
+    if reply is None:
+        return code
+    if args.json:
+        _print_json(reply)
+        return EXIT_OK
+    stack = reply["stack"]
+    print(f"{reply['adapter']}: {stack['size'] // 1024} KiB private stack, deepest use "
+          f"{stack['lifetime'] / 1024:.1f} KiB")
+    _table([(name, f"{e['high_water'] / 1024:.1f} KiB", e["calls"])
+            for name, e in stack["entry_points"].items()],
+           ("ENTRY POINT", "HIGH-WATER", "CALLS"))
+    return EXIT_OK
+
+
+def _reset(args):
+    reply, code = _ask(args, "reset", adapter=args.adapter)
+    if reply is None:
+        return code
+    if args.json:
+        _print_json(reply)
+    else:
+        print(f"{args.adapter}: MiniportReset returned {reply['status_name']}"
+              + (", addressing reset" if reply.get("addressing_reset") else ""))
+    return EXIT_OK
+
+
+def _inject_arguments(parser):
+    _adapter_argument(parser)
+    from .control import FAULTS
+    parser.add_argument("fault", choices=FAULTS, help="the mock driver's fault knob")
+
+
+def _inject(args):
+    reply, code = _ask(args, "inject", adapter=args.adapter, fault=args.fault)
+    if reply is None:
+        return code
+    if args.json:
+        _print_json(reply)
+    else:
+        print(f"{args.adapter}: {args.fault} injected")
+    return EXIT_OK
+
+
+def _capture_arguments(parser):
+    _adapter_argument(parser)
+    parser.add_argument("-w", "--write", metavar="FILE", required=True,
+                        help="pcapng output file, or - for stdout (tshark -r -)")
+    parser.add_argument("-c", "--count", type=int, default=0,
+                        help="stop after this many frames (default: until interrupted)")
+
+
+def _capture(args):
+    from .client import ClientError, Connection
+    from .pcapng import PcapngWriter
+    out = sys.stdout.buffer if args.write == "-" else open(args.write, "wb")
+    count = 0
+    try:
+        with Connection(args.socket, timeout=None) as connection:
+            connection.request("capture", adapter=args.adapter)
+            writer = PcapngWriter(out)
+            iface = writer.add_interface(args.adapter, "miniport boundary")
+            while not args.count or count < args.count:
+                record = connection.read()
+                writer.write(iface, bytes.fromhex(record["frame"]), timestamp_ns=record["t"],
+                             direction=record["dir"])
+                writer.flush()
+                count += 1
+    except KeyboardInterrupt:
+        pass
+    except ClientError as exc:
+        print(f"ndisproxy capture: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE if exc.unreachable else EXIT_FAILED
+    finally:
+        if out is not sys.stdout.buffer:
+            out.close()
+    if args.write != "-":
+        print(f"{count} frames written to {args.write}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _verb(help, description, examples, arguments, run):
+    return Command(help=help, description=description, examples=examples,
+                   arguments=arguments, run=run)
+
+
+VERBS = {
+    "status": _verb("show every adapter: state, link, host, driver",
+                    "Ask the running daemon for its adapters: state, link (the TAP's carrier),\n"
+                    "host pid, driver, MAC, restarts, uptime, private stack size.",
+                    "examples:\n  ndisproxy status\n  ndisproxy status --json",
+                    _socket_argument, _status),
+    "stats": _verb("an adapter's counters: driver OIDs, host, device",
+                   "The driver's statistics OIDs (XMIT_OK, RCV_OK, ...), the host's counters\n"
+                   "and the mock NIC's. `ip -s link` counts the TAP, not the driver.",
+                   "examples:\n  ndisproxy stats ndis0", _adapter_argument, _stats),
+    "oid": _verb("query or set an OID on an adapter's driver",
+                 "MiniportQueryInformation or MiniportSetInformation on the adapter's driver.\n"
+                 "set needs root. Exit status 1 when the driver answers a failure status.",
+                 "examples:\n  ndisproxy oid ndis0 get OID_GEN_LINK_SPEED\n"
+                 "  ndisproxy oid ndis0 get 0x00010107\n"
+                 "  ndisproxy oid ndis0 set OID_GEN_CURRENT_PACKET_FILTER 0x2f",
+                 _oid_arguments, _oid),
+    "stack": _verb("an adapter's private-stack high-water marks",
+                   "Lifetime and per-entry-point high-water marks of the driver's private stack.",
+                   "examples:\n  ndisproxy stack ndis0", _adapter_argument, _stack),
+    "reset": _verb("run MiniportReset on an adapter's driver (root)",
+                   "MiniportReset; with an addressing reset the packet filter and multicast list\n"
+                   "are applied again, as NDIS does.",
+                   "examples:\n  ndisproxy reset ndis0", _adapter_argument, _reset),
+    "inject": _verb("fire one of the mock driver's fault knobs (root)",
+                    "For testing fault containment: the driver's host faults and is restarted.",
+                    "examples:\n  ndisproxy inject ndis0 overflow", _inject_arguments,
+                    _inject),
+    "capture": _verb("write an adapter's frames at the miniport boundary as pcapng",
+                     "Frames the host hands MiniportSendPackets (outbound) and frames the driver\n"
+                     "indicates (inbound), as pcapng for Wireshark or tshark, until interrupted\n"
+                     "or --count frames.",
+                     "examples:\n  ndisproxy capture ndis0 -w ndis0.pcapng\n"
+                     "  ndisproxy capture ndis0 -w - | tshark -r -", _capture_arguments,
+                    _capture),
+}
+
+
 # -- the commands -------------------------------------------------------------
 
 
@@ -215,13 +443,14 @@ COMMANDS = {
             "1 a step failed (one line says which). docs/demo.md explains the report."),
         examples=(
             "examples:\n"
-            "  sudo ndisproxy demo\n"
-            "  sudo ndisproxy demo --megabytes 100\n"
-            "  sudo ndisproxy demo --json | jq .stack.entry_points"),
+            "  ndisproxy demo\n"
+            "  ndisproxy demo --megabytes 100\n"
+            "  ndisproxy demo --json | jq .stack.entry_points"),
         arguments=demo.arguments,
         run=demo.run,
     ),
 }
+COMMANDS.update(VERBS)
 
 
 # -- plumbing -----------------------------------------------------------------

@@ -30,6 +30,7 @@ import trio
 from . import errors, netns, tap
 from ._binding import lib
 from .host import open_adapter
+from .control import ControlServer
 from .mirror import Mirror
 from .supervisor import open_fork_server
 
@@ -76,11 +77,18 @@ class AdapterState:
         self.scope = None           # cancels this adapter's host (remove_adapter)
         self.subscribers = []       # memory channels of events() callers
         self.capture_subscribers = []   # memory channels of capture.c records
+        self.running_since = None       # trio.current_time() when it came up
 
     def set_carrier(self, up):
         self.carrier = bool(up)
         if self.tap_fd is not None:
             tap.set_carrier(self.tap_fd, up)
+
+    def uptime(self):
+        """Seconds since the driver last came up, or None."""
+        if self.running_since is None or self.state != "running":
+            return None
+        return round(trio.current_time() - self.running_since, 3)
 
     def publish(self, kind, **fields):
         """An event for every events() subscriber; a slow one loses events."""
@@ -292,6 +300,7 @@ class Daemon:
         if adapter.mirror is not None:
             adapter.mirror.reset(adapter.max_frame)
         adapter.state = "running"
+        adapter.running_since = trio.current_time()
         log.info("%s: running (%s, host pid %s, MAC %s)", adapter.name,
                  adapter.config.driver_name, adapter.pid, mac)
         adapter.publish("state", state="running", pid=adapter.pid, mac=mac)
@@ -511,6 +520,9 @@ async def run_until_signalled(config):
             with scope:
                 # Returns only when cancelled; its clean-up is shielded, and
                 # watch() still answers a second signal while it runs.
-                await daemon.run()
+                async with trio.open_nursery() as inner:
+                    await inner.start(daemon.run)
+                    await inner.start(ControlServer(daemon, config.daemon.socket).serve)
+                    log.info("control socket %s", config.daemon.socket)
             nursery.cancel_scope.cancel()
     return 0

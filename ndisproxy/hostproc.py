@@ -155,6 +155,11 @@ class _Host:
                 result = await nic.query_oid(request["oid"], request.get("length", 256))
             elif request["op"] == "set":
                 result = await nic.set_oid(request["oid"], bytes.fromhex(request["data"]))
+            elif request["op"] == "reset":
+                status, addressing = nic.adapter.reset()
+                nic._kick()
+                reply.update(status=status, addressing_reset=addressing)
+                return reply
             elif request["op"] == "capture":
                 nic.set_capture(self.capture_sink(request["adapter"]) if request["on"] else None)
                 return reply

@@ -1,0 +1,155 @@
+"""The control socket and its CLI verbs against a running `ndisproxy run`."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from ndisproxy import netns, tap
+
+from .netfixtures import require_net, unique_name  # noqa: F401 - fixtures
+
+
+@pytest.fixture
+def daemon(require_net, tmp_path):  # noqa: F811
+    ns, name, wire = unique_name("npq"), unique_name("npq"), unique_name("npw")
+    netns.create_netns(ns)
+    sock = tmp_path / "control.sock"
+    config = tmp_path / "ndisproxy.toml"
+    config.write_text(textwrap.dedent(f"""
+        [daemon]
+        socket = "{sock}"
+        [[adapter]]
+        name = "{name}"
+        driver = "mocknic"
+        [adapter.wire]
+        kind = "tap"
+        ifname = "{wire}"
+        netns = "{ns}"
+    """))
+    process = subprocess.Popen([sys.executable, "-m", "ndisproxy", "run", "-c", str(config)],
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        line = ""
+        while "control socket" not in line:
+            line = process.stderr.readline()
+            assert line, "the daemon ended before its control socket was up"
+        deadline = time.monotonic() + 20
+        while "running" not in cli(sock, "status").stdout:
+            assert time.monotonic() < deadline, "the adapter never came up"
+            time.sleep(0.05)
+        subprocess.run(["ip", "addr", "add", "198.51.100.1/24", "dev", name], check=True)
+        netns.configure_in_netns(ns, wire, addresses=("198.51.100.2/24",))
+        yield sock, name, ns
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=20)
+        netns.remove_netns(ns, missing_ok=True)
+
+
+def cli(sock, *args, check=False):
+    return subprocess.run([sys.executable, "-m", "ndisproxy", *args, "--socket", str(sock)],
+                          capture_output=True, text=True, timeout=60, check=check)
+
+
+def test_status_stats_stack_and_oid_get(daemon):
+    sock, name, _ = daemon
+    status = json.loads(cli(sock, "status", "--json", check=True).stdout)
+    (adapter,) = status["adapters"]
+    assert adapter["name"] == name and adapter["state"] == "running" and adapter["link"]
+    assert adapter["pid"] and adapter["driver"] == "mocknic" and adapter["uptime"] >= 0
+    table = cli(sock, "status", check=True).stdout
+    assert table.startswith("ADAPTER") and name in table
+    stats = json.loads(cli(sock, "stats", name, "--json", check=True).stdout)
+    assert "OID_GEN_XMIT_OK" in stats["driver"] and "ip -s link" in stats["note"]
+    stack = json.loads(cli(sock, "stack", name, "--json", check=True).stdout)["stack"]
+    assert 8192 < stack["entry_points"]["MiniportInitialize"]["high_water"] < 24576
+    speed = json.loads(cli(sock, "oid", name, "get", "OID_GEN_LINK_SPEED", "--json",
+                           check=True).stdout)
+    assert speed["value"] == 10_000_000 and speed["status_name"] == "NDIS_STATUS_SUCCESS"
+    short = cli(sock, "oid", name, "get", "0x00010107", "--length", "2")
+    assert short.returncode == 1 and "NDIS_STATUS_INVALID_LENGTH" in short.stdout
+
+
+def test_oid_set_of_the_packet_filter_shows_in_behaviour(daemon):
+    sock, name, _ = daemon
+    ping = ["ping", "-c", "2", "-i", "0.1", "-W", "1", "198.51.100.2"]
+    assert subprocess.run(ping, capture_output=True).returncode == 0
+    cli(sock, "oid", name, "set", "OID_GEN_CURRENT_PACKET_FILTER", "0", check=True)
+    assert subprocess.run(ping, capture_output=True).returncode != 0    # the driver hears nothing
+
+
+def test_capture_writes_pcapng_that_tshark_decodes(daemon, tmp_path):
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark is not installed (scripts/install installs it)")
+    sock, name, _ = daemon
+    path = tmp_path / "c.pcapng"
+    capture = subprocess.Popen([sys.executable, "-m", "ndisproxy", "capture", name, "-w",
+                                str(path), "--socket", str(sock)],
+                               stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    subprocess.run(["ping", "-c", "3", "-i", "0.1", "198.51.100.2"], capture_output=True)
+    time.sleep(0.3)
+    capture.send_signal(signal.SIGINT)            # Ctrl-C ends a capture cleanly
+    assert capture.wait(timeout=20) == 0, capture.stderr.read()
+    out = subprocess.run(["tshark", "-r", str(path), "-Y", "icmp", "-T", "fields",
+                          "-e", "icmp.type"], capture_output=True, text=True).stdout.split()
+    assert "8" in out and "0" in out
+
+
+def test_inject_and_reset(daemon):
+    sock, name, _ = daemon
+    before = json.loads(cli(sock, "status", "--json", check=True).stdout)["adapters"][0]
+    cli(sock, "inject", name, "overflow", check=True)
+    deadline = time.monotonic() + 15
+    while True:
+        after = json.loads(cli(sock, "status", "--json", check=True).stdout)["adapters"][0]
+        if after["state"] == "running" and after["restarts"] == 1:
+            break
+        assert time.monotonic() < deadline, after
+        time.sleep(0.1)
+    assert after["pid"] != before["pid"] and "stack overflow" in after["last_fault"]
+    reset = json.loads(cli(sock, "reset", name, "--json", check=True).stdout)
+    assert reset["status_name"] == "NDIS_STATUS_SUCCESS" and reset["addressing_reset"]
+    ping = subprocess.run(["ping", "-c", "2", "-i", "0.1", "-W", "2", "198.51.100.2"],
+                          capture_output=True)
+    assert ping.returncode == 0
+
+
+def test_bad_requests_get_errors_and_the_daemon_keeps_serving(daemon):
+    sock, name, _ = daemon
+    pid = _daemon_pid(sock)
+    time.sleep(0.2)                                # that connection is closed again
+    fds = len(os.listdir(f"/proc/{pid}/fd"))
+
+    def ask(raw):
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(str(sock))
+            s.sendall(raw)
+            return json.loads(s.makefile().readline())
+
+    assert "malformed JSON" in ask(b"{nope\n")["error"]
+    assert "unknown verb" in ask(b'{"verb": "explode"}\n')["error"]
+    assert "unknown adapter" in ask(b'{"verb": "stats", "adapter": "eth0"}\n')["error"]
+    assert "verb" in ask(b"[1, 2]\n")["error"]
+    assert "longer than" in ask(b"x" * 70000)["error"]
+    for _ in range(100):
+        assert not ask(b"{bad\n")["ok"]
+    assert cli(sock, "status", "--json", check=True).returncode == 0
+    time.sleep(0.2)
+    assert len(os.listdir(f"/proc/{pid}/fd")) == fds
+    unreachable = cli(tmp := sock.with_name("none.sock"), "status")
+    assert unreachable.returncode == 3 and str(tmp) in unreachable.stderr
+
+
+def _daemon_pid(sock):
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(str(sock))
+        creds = s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+    return int.from_bytes(creds[:4], "little")
