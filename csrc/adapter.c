@@ -637,6 +637,20 @@ uint32_t np_api_adapter_run_timers(struct np_adapter *a, uint64_t now_ns,
 
 /* ---- draining what the driver queued ------------------------------------------- */
 
+/* Copy a received frame out of the rx ring (it may wrap) and free its space. */
+static void take_frame(struct np_adapter *a, const struct np_api_event *ev,
+		       uint8_t *out)
+{
+	uint32_t at = ev->offset % NP_RX_RING_BYTES;
+	uint32_t first = NP_RX_RING_BYTES - at;
+
+	if (first > ev->len)
+		first = ev->len;
+	memcpy(out, a->rx_ring + at, first);
+	memcpy(out + first, a->rx_ring, ev->len - first);
+	a->rx_head = ev->offset + ev->len;
+}
+
 size_t np_api_adapter_events(struct np_adapter *a, struct np_api_event *out,
 			     size_t max, uint8_t *rx, size_t rxlen)
 {
@@ -646,16 +660,9 @@ size_t np_api_adapter_events(struct np_adapter *a, struct np_api_event *out,
 		struct np_api_event *ev = &a->events[a->ev_head % NP_EVENT_QUEUE];
 
 		if (ev->type == NP_EV_RECEIVE) {
-			uint32_t at = ev->offset % NP_RX_RING_BYTES;
-			uint32_t first = NP_RX_RING_BYTES - at;
-
 			if (rxused + ev->len > rxlen)
 				break;
-			if (first > ev->len)
-				first = ev->len;
-			memcpy(rx + rxused, a->rx_ring + at, first);
-			memcpy(rx + rxused + first, a->rx_ring, ev->len - first);
-			a->rx_head = ev->offset + ev->len;
+			take_frame(a, ev, rx + rxused);
 			out[n] = *ev;
 			out[n].offset = (uint32_t)rxused;
 			rxused += ev->len;
@@ -680,16 +687,10 @@ size_t np_api_adapter_receive(struct np_adapter *a, uint8_t *rx, size_t rxlen,
 
 	while (n < max && a->ev_head != a->ev_tail) {
 		struct np_api_event *ev = &a->events[a->ev_head % NP_EVENT_QUEUE];
-		uint32_t at = ev->offset % NP_RX_RING_BYTES;
-		uint32_t first = NP_RX_RING_BYTES - at;
 
 		if (ev->type != NP_EV_RECEIVE || used + ev->len > rxlen)
 			break;
-		if (first > ev->len)
-			first = ev->len;
-		memcpy(rx + used, a->rx_ring + at, first);
-		memcpy(rx + used + first, a->rx_ring, ev->len - first);
-		a->rx_head = ev->offset + ev->len;
+		take_frame(a, ev, rx + used);
 		lens[n++] = ev->len;
 		used += ev->len;
 		a->ev_head++;
