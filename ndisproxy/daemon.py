@@ -20,6 +20,7 @@
 The proxy never loads a driver.  Logging goes to the ``ndisproxy`` logger.
 """
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -27,6 +28,7 @@ import socket
 
 import trio
 
+from . import config as configuration
 from . import errors, netns, tap
 from ._binding import lib
 from .host import open_adapter
@@ -225,7 +227,7 @@ class _InProcessHandle:
 
 class Daemon:
     def __init__(self, config):
-        self.config = config
+        self.config = config            # what it runs now (replaced by reload)
         self.adapters = {a.name: AdapterState(a) for a in config.adapters}
         self.fork_server = None
         self.stopping = False
@@ -501,28 +503,102 @@ class Daemon:
                 self.stopping = True
 
 
-async def run_until_signalled(config):
-    """``ndisproxy run``: the daemon until SIGTERM/SIGINT; a second one is fatal."""
+def status_line(daemon):
+    """STATUS= text: what every adapter is doing."""
+    parts = []
+    for a in daemon.adapters.values():
+        part = f"{a.name} {a.state}"
+        if a.state in ("faulted", "restarting") and a.last_fault:
+            part += f" ({a.last_fault.get('error', '')[:80]})"
+        parts.append(part)
+    count = len(parts)
+    return f"{count} adapter{'s' if count != 1 else ''}: " + ", ".join(parts) if parts \
+        else "no adapters"
+
+
+async def reload(daemon, path, notifier):
+    """SIGHUP: re-read ``path``; add, remove or restart only what changed."""
+    notifier.reloading()
+    try:
+        new = await trio.to_thread.run_sync(configuration.load, path)
+        await trio.to_thread.run_sync(configuration.check_system, new)
+    except (configuration.ConfigError, OSError) as exc:
+        log.error("reload: %s; keeping the running configuration", exc)
+        notifier.ready(f"reload failed: {exc}; {status_line(daemon)}")
+        return False
+    wanted = {a.name: a for a in new.adapters}
+    running = {name: a.config for name, a in daemon.adapters.items()}
+    for name, old in running.items():
+        if name not in wanted or wanted[name] != old:
+            log.info("reload: %s: %s", name, "removed" if name not in wanted else "changed")
+            await daemon.remove_adapter(name)
+    for name, cfg in wanted.items():
+        if name not in daemon.adapters:
+            log.info("reload: %s: starting", name)
+            try:
+                await daemon.add_adapter(cfg)
+            except errors.NdisProxyError as exc:
+                log.error("reload: %s", exc)
+    daemon.config = new
+    notifier.ready(status_line(daemon))
+    return True
+
+
+async def run_until_signalled(config, notifier=None):
+    """``ndisproxy run``: the daemon until SIGTERM/SIGINT (a second one is
+    fatal), reloading on SIGHUP, telling systemd what it does."""
+    from .notify import Notifier
+    notifier = notifier or Notifier()
     daemon = Daemon(config)
     scope = trio.CancelScope()
 
-    async def watch(signals):
+    async def watch(signals, nursery):
         async for signum in signals:
+            if signum == signal.SIGHUP:
+                nursery.start_soon(reload, daemon, config.path, notifier)
+                continue
             if scope.cancel_called:
                 log.error("%s again: exiting at once", signal.Signals(signum).name)
                 os._exit(1)
             log.info("%s: halting drivers and cleaning up", signal.Signals(signum).name)
+            notifier.stopping("halting drivers and removing interfaces")
             scope.cancel()
 
-    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+    async def keep_status():
+        last = None
+        while True:
+            await daemon.changed.wait()
+            line = status_line(daemon)
+            if line != last:
+                notifier.status(line)
+                last = line
+
+    async def keep_watchdog(period):
+        # Pinged from the event loop: if it stalls, systemd stops hearing it.
+        while True:
+            notifier.send(WATCHDOG=1)
+            await trio.sleep(period)
+
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(watch, signals)
+            nursery.start_soon(watch, signals, nursery)
+            if notifier.watchdog_period():
+                nursery.start_soon(keep_watchdog, notifier.watchdog_period())
             with scope:
                 # Returns only when cancelled; its clean-up is shielded, and
                 # watch() still answers a second signal while it runs.
                 async with trio.open_nursery() as inner:
-                    await inner.start(daemon.run)
+                    notifier.status("creating interfaces and starting driver hosts")
+                    await inner.start(functools.partial(daemon.run, fork_server=True))
                     await inner.start(ControlServer(daemon, config.daemon.socket).serve)
                     log.info("control socket %s", config.daemon.socket)
+                    # READY once every adapter was tried: running, or failed
+                    # and left to its restarts.
+                    with trio.move_on_after(60):
+                        await daemon.wait_until(lambda: all(
+                            a.state != "initialising" for a in daemon.adapters.values()))
+                    notifier.ready(status_line(daemon))
+                    inner.start_soon(keep_status)
             nursery.cancel_scope.cancel()
+    notifier.close()
     return 0
