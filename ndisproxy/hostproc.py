@@ -240,19 +240,25 @@ async def _serve(sock_fd, spec, fds):
     return code
 
 
-def _sandbox_report(landlocked):
+def _sandbox_report(landlocked, seccomp):
     """What this process can still do, as the proxy's status shows it."""
     try:
         os.close(os.open("/dev/net/tun", os.O_RDWR))
         tun = "openable"
     except OSError as exc:
         tun = f"denied ({exc.strerror})"
+    try:
+        socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).close()
+        sockets = "allowed"
+    except OSError as exc:
+        sockets = f"denied ({exc.strerror})"
     caps = privileges.capability_sets()
     with open("/proc/self/status") as status:
         nnp = next((line.split()[1] for line in status if line.startswith("NoNewPrivs")), "?")
     return {"cap_eff": caps.get("CapEff"), "cap_prm": caps.get("CapPrm"),
             "cap_bnd": caps.get("CapBnd"), "no_new_privs": nnp == "1",
-            "landlock": landlocked, "dev_net_tun": tun}
+            "landlock": landlocked, "seccomp": seccomp, "dev_net_tun": tun,
+            "new_sockets": sockets}
 
 
 def run(sock_fd, spec, fds):
@@ -261,8 +267,11 @@ def run(sock_fd, spec, fds):
     try:
         privileges.set_no_new_privs()
         landlocked = privileges.restrict_filesystem_to_reading()
+        # No new sockets (so no control socket, no network), no exec: the
+        # host uses only the fds it was handed.
+        privileges.install_seccomp()
     except OSError as exc:
         os.write(2, f"ndisproxy host: cannot drop privileges: {exc}\n".encode())
         return EXIT_BAD_SPEC
-    SANDBOX = _sandbox_report(landlocked)
+    SANDBOX = _sandbox_report(landlocked, seccomp=True)
     return trio.run(_serve, sock_fd, spec, fds)
