@@ -129,6 +129,7 @@ EPERM = 1
 # administrative, debugging and namespace interfaces.
 HOST_DENIED_SYSCALLS = {
     "socket": 41, "connect": 42, "accept": 43, "bind": 49, "listen": 50, "execve": 59,
+    "truncate": 76,  # by path: Landlock before ABI 3 does not cover it
     "ptrace": 101, "pivot_root": 155, "chroot": 161, "mount": 165, "umount2": 166,
     "init_module": 175, "delete_module": 176, "kexec_load": 246, "add_key": 248,
     "request_key": 249, "keyctl": 250, "unshare": 272, "accept4": 288,
