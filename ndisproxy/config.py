@@ -50,6 +50,7 @@ OWNER_ALIAS = "ndisproxy:"
 _MAX_SOCKET_PATH = 107
 _IFNAMSIZ = 16
 _PARAMETER_NAME = re.compile(r"[A-Za-z0-9_]{1,63}")
+_GROUP_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?")
 _POOL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _MAC = re.compile(r"[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){4}")
 _SIZE = re.compile(r"([0-9]+) ?(KiB|MiB|K|M)?")
@@ -58,7 +59,7 @@ _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _TOML_POSITION = re.compile(r"(.*) \(at line (\d+), column (\d+)\)")
 
 _TOP_KEYS = ("daemon", "adapter")
-_DAEMON_KEYS = ("socket", "log_level")
+_DAEMON_KEYS = ("socket", "log_level", "group", "admin_group")
 _ADAPTER_KEYS = ("name", "driver", "stack_size", "mtu", "isolation", "host", "existing_tap",
                  "keep_on_stop", "mac", "wire", "parameters")
 _WIRE_KEYS = ("kind", "ifname", "netns", "local", "remote", "vni")
@@ -95,6 +96,8 @@ class ConfigError(NdisProxyError, ValueError):
 class DaemonConfig:
     socket: pathlib.Path = DEFAULT_SOCKET
     log_level: str = "info"
+    group: str | None = None          # may use read-only control verbs
+    admin_group: str | None = None    # may also use mutating ones
 
 
 @dataclasses.dataclass(frozen=True)
@@ -219,7 +222,14 @@ def _daemon(table, directory):
     if "socket" in table:
         socket = _socket_path(table["socket"], "daemon.socket", directory)
     log_level = _choice(table.get("log_level", "info"), "daemon.log_level", LOG_LEVELS)
-    return DaemonConfig(socket=socket, log_level=log_level)
+    groups = {}
+    for key in ("group", "admin_group"):
+        if key in table:
+            value = table[key]
+            if not isinstance(value, str) or not _GROUP_NAME.fullmatch(value):
+                raise _Invalid(f"daemon.{key}", f"expected a group name, got {_describe(value)}")
+            groups[key] = value
+    return DaemonConfig(socket=socket, log_level=log_level, **groups)
 
 
 def _adapters(tables, directory):
@@ -676,7 +686,17 @@ def check_system(config):
     # Imported here: reading and validating a config needs no netlink.
     from pyroute2 import netns
 
+    import grp
+
     path = config.path if config.path is not None else "<config>"
+    for key in ("group", "admin_group"):
+        name = getattr(config.daemon, key)
+        if name is not None:
+            try:
+                grp.getgrnam(name)
+            except KeyError:
+                raise ConfigError(path, f"daemon.{key}",
+                                  f"group {name!r} does not exist") from None
     namespaces = set(netns.listnetns())
     links = {None: _links(None)}
     for i, adapter in enumerate(config.adapters):

@@ -9,8 +9,10 @@ docs/control-protocol.md is the reference.
 Bad input never costs more than its own connection: a line over
 MAX_LINE bytes, malformed JSON, an unknown verb or adapter gets an error
 reply; a client that sends nothing for IDLE_TIMEOUT seconds is dropped.
-Mutating verbs (oid set, reset, inject) need the peer to be root
-(SO_PEERCRED).
+Who may ask: root always; members of ``[daemon] group`` the read-only
+verbs; members of ``[daemon] admin_group`` also the mutating ones (oid set,
+reset, inject), checked with the peer's credentials (SO_PEERCRED and
+SO_PEERGROUPS).
 """
 import contextlib
 import json
@@ -39,16 +41,33 @@ class RequestError(Exception):
     """A request we answer with an error (the connection stays usable)."""
 
 
-def _peer_uid(sock):
+SO_PEERGROUPS = 59
+
+
+def _peer(sock):
+    """(uid, set of gids) of the connected client; SO_PEERCRED carries only
+    the primary gid, SO_PEERGROUPS the supplementary ones."""
     creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    return struct.unpack("3i", creds)[1]
+    _, uid, gid = struct.unpack("3i", creds)
+    gids = {gid}
+    with contextlib.suppress(OSError):
+        raw = sock.getsockopt(socket.SOL_SOCKET, SO_PEERGROUPS, 4 * 256)
+        gids.update(struct.unpack(f"{len(raw) // 4}I", raw))
+    return uid, gids
+
+
+def _gid(name):
+    import grp
+    return grp.getgrnam(name).gr_gid if name else None
 
 
 class ControlServer:
-    def __init__(self, daemon, path):
+    def __init__(self, daemon, path, *, group=None, admin_group=None):
         self.daemon = daemon
         self.path = str(path)
         self.clients = 0
+        self.read_gid = _gid(group)
+        self.admin_gid = _gid(admin_group)
 
     async def serve(self, task_status=trio.TASK_STATUS_IGNORED):
         os.makedirs(os.path.dirname(self.path) or ".", mode=0o755, exist_ok=True)
@@ -57,7 +76,11 @@ class ControlServer:
         listener = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             await listener.bind(self.path)
-            os.chmod(self.path, 0o660)
+            # Without groups: root only, by the file's mode.  With groups:
+            # anyone may connect, and every request is checked against the
+            # peer's credentials (a stranger gets "permission denied").
+            grouped = self.read_gid is not None or self.admin_gid is not None
+            os.chmod(self.path, 0o666 if grouped else 0o600)
             listener.listen(16)
             task_status.started()
             async with trio.open_nursery() as nursery:
@@ -76,7 +99,9 @@ class ControlServer:
 
     async def _client(self, sock):
         self.clients += 1
-        uid = _peer_uid(sock)
+        uid, gids = _peer(sock)
+        role = ("admin" if uid == 0 or (self.admin_gid is not None and self.admin_gid in gids)
+                else "read" if self.read_gid is not None and self.read_gid in gids else None)
         buffer = b""
         try:
             with sock:
@@ -93,7 +118,7 @@ class ControlServer:
                     while b"\n" in buffer:
                         line, buffer = buffer.split(b"\n", 1)
                         if line.strip():
-                            if await self._handle(sock, line, uid) == "streaming":
+                            if await self._handle(sock, line, role) == "streaming":
                                 return
         except (OSError, trio.BrokenResourceError):
             return
@@ -103,15 +128,19 @@ class ControlServer:
     async def _reply(self, sock, message):
         await sock.send(json.dumps(message).encode() + b"\n")
 
-    async def _handle(self, sock, line, uid):
+    async def _handle(self, sock, line, role):
         try:
+            if role is None:
+                raise RequestError("permission denied: not root and not in the configured "
+                                   "group or admin_group")
             request = json.loads(line)
             if not isinstance(request, dict) or not isinstance(request.get("verb"), str):
                 raise RequestError('a request is a JSON object with a "verb"')
             verb = request["verb"]
             if verb in MUTATING or (verb == "oid" and request.get("action") == "set"):
-                if uid != 0:
-                    raise RequestError(f"{verb}: permission denied (root only)")
+                if role != "admin":
+                    raise RequestError(f"{verb}: permission denied (root or the "
+                                       "admin_group only)")
             if verb == "capture":
                 return await self._capture(sock, request)
             handler = getattr(self, "_verb_" + verb.replace("-", "_"), None)

@@ -590,7 +590,9 @@ async def run_until_signalled(config, notifier=None):
                 async with trio.open_nursery() as inner:
                     notifier.status("creating interfaces and starting driver hosts")
                     await inner.start(functools.partial(daemon.run, fork_server=True))
-                    await inner.start(ControlServer(daemon, config.daemon.socket).serve)
+                    await inner.start(ControlServer(
+                        daemon, config.daemon.socket, group=config.daemon.group,
+                        admin_group=config.daemon.admin_group).serve)
                     log.info("control socket %s", config.daemon.socket)
                     # READY once every adapter was tried: running, or failed
                     # and left to its restarts.

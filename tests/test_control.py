@@ -1,11 +1,13 @@
 """The control socket and its CLI verbs against a running `ndisproxy run`."""
 import json
 import os
+import pathlib
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 
@@ -17,14 +19,24 @@ from .netfixtures import require_net, unique_name  # noqa: F401 - fixtures
 
 
 @pytest.fixture
-def daemon(require_net, tmp_path):  # noqa: F811
+def groups():
+    """Extra [daemon] lines for a test; empty by default."""
+    return ""
+
+
+@pytest.fixture
+def daemon(require_net, tmp_path, groups):  # noqa: F811
     ns, name, wire = unique_name("npq"), unique_name("npq"), unique_name("npw")
     netns.create_netns(ns)
-    sock = tmp_path / "control.sock"
+    # A directory other users can reach (pytest's tmp_path is root's alone).
+    rundir = pathlib.Path(tempfile.mkdtemp(prefix="npq", dir="/tmp"))
+    os.chmod(rundir, 0o755)
+    sock = rundir / "control.sock"
     config = tmp_path / "ndisproxy.toml"
     config.write_text(textwrap.dedent(f"""
         [daemon]
         socket = "{sock}"
+        {groups}
         [[adapter]]
         name = "{name}"
         driver = "mocknic"
@@ -51,6 +63,7 @@ def daemon(require_net, tmp_path):  # noqa: F811
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=20)
         netns.remove_netns(ns, missing_ok=True)
+        shutil.rmtree(rundir, ignore_errors=True)
 
 
 def cli(sock, *args, check=False):
@@ -153,3 +166,35 @@ def _daemon_pid(sock):
         s.connect(str(sock))
         creds = s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
     return int.from_bytes(creds[:4], "little")
+
+
+def as_user(uid, gid, sock, *args):
+    return subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
+                           sys.executable, "-m", "ndisproxy", *args, "--socket", str(sock)],
+                          capture_output=True, text=True, timeout=60, cwd="/")
+
+
+def test_a_user_outside_the_groups_is_refused(daemon):
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    sock, _, _ = daemon
+    refused = as_user(65534, 65534, sock, "status")
+    assert refused.returncode == 3 and "Permission denied" in refused.stderr
+
+
+@pytest.mark.parametrize("groups", ['group = "nogroup"\nadmin_group = "daemon"'])
+def test_read_only_members_cannot_mutate_admins_can(daemon):
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    import grp
+    sock, name, _ = daemon
+    nogroup, admins = grp.getgrnam("nogroup").gr_gid, grp.getgrnam("daemon").gr_gid
+    assert as_user(65534, nogroup, sock, "status").returncode == 0
+    denied = as_user(65534, nogroup, sock, "oid", name, "set", "OID_GEN_CURRENT_PACKET_FILTER",
+                     "0x0b")
+    assert denied.returncode == 1 and "permission denied" in denied.stderr
+    allowed = as_user(65534, admins, sock, "oid", name, "set", "OID_GEN_CURRENT_PACKET_FILTER",
+                      "0x0b")
+    assert allowed.returncode == 0, allowed.stderr
+    stranger = as_user(65534, 65534 - 1, sock, "status")
+    assert stranger.returncode == 1 and "permission denied" in stranger.stderr
