@@ -126,9 +126,8 @@ def _run_arguments(parser):
 
 
 def _setup_logging(level):
-    import logging
-    logging.basicConfig(level=getattr(logging, level.upper()), stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
+    from . import logs
+    logs.setup(level)
 
 
 def _run(args):

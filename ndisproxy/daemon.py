@@ -328,6 +328,9 @@ class Daemon:
             adapter = self.adapters.get(event.get("adapter"))
             if kind == "up" and adapter:
                 await self._on_up(adapter, event)
+            elif kind == "log" and adapter:
+                for line in event.get("lines", []):
+                    log.info("%s: driver: %s", adapter.name, line)
             elif kind == "carrier" and adapter:
                 adapter.carrier = bool(event["up"])
                 adapter.publish("link", up=adapter.carrier)

@@ -69,6 +69,9 @@ class InProcessAdapter:
         # Called with [(time_ns, direction, frame)] after each service round
         # while capturing (set_capture).
         self.capture_sink = None
+        # Called with the driver's new DbgPrint lines after a service round.
+        self.on_log = None
+        self._log_seen = 0
 
     # -- the service task -----------------------------------------------------
 
@@ -128,6 +131,16 @@ class InProcessAdapter:
                 records = self.adapter.capture_read()
                 if records:
                     self.capture_sink(records)
+            if self.on_log is not None:
+                self.forward_log()
+
+    def forward_log(self):
+        """Hand the DbgPrint lines printed since the last call to on_log."""
+        lines = self.image.log()
+        new = min(self.image.log_count - self._log_seen, len(lines))
+        self._log_seen = self.image.log_count
+        if new > 0:
+            self.on_log(lines[len(lines) - new:])
 
     def _service_round(self):
         if self.pump_state is not None:

@@ -9,6 +9,7 @@ messages:
 
     <- {"event": "up", "adapter": NAME, "mac": "02:...", "max_frame": N, "pid": PID}
     <- {"event": "carrier", "adapter": NAME, "up": BOOL}
+    <- {"event": "log", "adapter": NAME, "lines": [DbgPrint lines]}
     <- {"event": "stopped", "adapters": {NAME: {"leaks": [...], "violations": [...]}}}
     <- {"event": "fault", "adapter": NAME, "kind": "StackOverflowFault",
         "error": "...", "entry_point": ..., "where": ..., "log": [...]}
@@ -91,6 +92,9 @@ class _Host:
                                 **wire, vnet_hdr=spec.get("vnet_hdr", 10),
                                 on_carrier=carrier) as nic:
             self.nics[name] = nic
+            nic.on_log = lambda lines: self._events_in.send_nowait(
+                {"event": "log", "adapter": name, "lines": lines})
+            nic.forward_log()                   # what Initialize printed
             address = (await nic.query_oid("OID_802_3_CURRENT_ADDRESS", 6)).data
             await self.send({"event": "up", "adapter": name, "pid": os.getpid(),
                              "mac": address.hex(":"), "max_frame": nic.adapter.max_frame,
