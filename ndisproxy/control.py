@@ -81,7 +81,7 @@ class ControlServer:
             # peer's credentials (a stranger gets "permission denied").
             grouped = self.read_gid is not None or self.admin_gid is not None
             os.chmod(self.path, 0o666 if grouped else 0o600)
-            listener.listen(16)
+            listener.listen(128)
             task_status.started()
             async with trio.open_nursery() as nursery:
                 while True:

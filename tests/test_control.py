@@ -198,3 +198,60 @@ def test_read_only_members_cannot_mutate_admins_can(daemon):
     assert allowed.returncode == 0, allowed.stderr
     stranger = as_user(65534, 65534 - 1, sock, "status")
     assert stranger.returncode == 1 and "permission denied" in stranger.stderr
+
+
+def test_1000_bad_requests_and_50_clients_while_traffic_flows(daemon):
+    import threading
+    sock, name, _ = daemon
+    pid = _daemon_pid(sock)
+    time.sleep(0.2)
+    fds = len(os.listdir(f"/proc/{pid}/fd"))
+    flood = subprocess.Popen(["ping", "-i", "0.01", "-c", "300", "198.51.100.2"],
+                             stdout=subprocess.PIPE, text=True)
+    bad = [b"{nope\n", b'{"verb": 7}\n', b'{"verb": "nope"}\n', b"[]\n",
+           b'{"verb": "stats", "adapter": "eth0"}\n', b"\xff\xfe\n"]
+    errors = []
+
+    def client(k):
+        try:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.settimeout(20)
+                s.connect(str(sock))
+                reader = s.makefile("rb")
+                for i in range(20):
+                    s.sendall(bad[(k + i) % len(bad)])
+                    if json.loads(reader.readline())["ok"]:
+                        errors.append(f"client {k}: a bad request was accepted")
+                s.sendall(b'{"verb": "status"}\n')
+                if not json.loads(reader.readline())["ok"]:
+                    errors.append(f"client {k}: status failed")
+        except Exception as exc:          # noqa: BLE001 - collected for the assertion
+            errors.append(f"client {k}: {exc!r}")
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    out, _ = flood.communicate(timeout=60)
+    assert errors == []                                      # 50 x 20 = 1000 bad requests
+    assert " 0% packet loss" in out, out[-300:]              # the data path was unaffected
+    time.sleep(0.3)
+    assert len(os.listdir(f"/proc/{pid}/fd")) == fds
+
+
+def test_reset_while_pinging_every_10ms_loses_at_most_50(daemon):
+    sock, name, _ = daemon
+    flood = subprocess.Popen(["ping", "-i", "0.01", "-c", "400", "-W", "1", "198.51.100.2"],
+                             stdout=subprocess.PIPE, text=True)
+    time.sleep(1)
+    reset = cli(sock, "reset", name, "--json", check=True)
+    assert json.loads(reset.stdout)["status_name"] == "NDIS_STATUS_SUCCESS"
+    out, _ = flood.communicate(timeout=60)
+    line = next(line for line in out.splitlines() if "packets transmitted" in line)
+    sent, received = int(line.split()[0]), int(line.split()[3])
+    print(f"reset during a 10 ms ping: {sent - received} of {sent} lost")
+    assert sent - received <= 50 and received > 0
+    after = subprocess.run(["ping", "-c", "2", "-i", "0.1", "-W", "1", "198.51.100.2"],
+                           capture_output=True)
+    assert after.returncode == 0                             # recovered
