@@ -354,7 +354,8 @@ VERBS = {
                    "examples:\n  ndisproxy stats ndis0", _adapter_argument, _stats),
     "oid": _verb("query or set an OID on an adapter's driver",
                  "MiniportQueryInformation or MiniportSetInformation on the adapter's driver.\n"
-                 "set needs root. Exit status 1 when the driver answers a failure status.",
+                 "set needs root or the admin_group. Exit status 1 when the driver answers a\n"
+                 "failure status.",
                  "examples:\n  ndisproxy oid ndis0 get OID_GEN_LINK_SPEED\n"
                  "  ndisproxy oid ndis0 get 0x00010107\n"
                  "  ndisproxy oid ndis0 set OID_GEN_CURRENT_PACKET_FILTER 0x2f",
@@ -362,11 +363,11 @@ VERBS = {
     "stack": _verb("an adapter's private-stack high-water marks",
                    "Lifetime and per-entry-point high-water marks of the driver's private stack.",
                    "examples:\n  ndisproxy stack ndis0", _adapter_argument, _stack),
-    "reset": _verb("run MiniportReset on an adapter's driver (root)",
+    "reset": _verb("run MiniportReset on an adapter's driver (root, admin_group)",
                    "MiniportReset; with an addressing reset the packet filter and multicast list\n"
                    "are applied again, as NDIS does.",
                    "examples:\n  ndisproxy reset ndis0", _adapter_argument, _reset),
-    "inject": _verb("fire one of the mock driver's fault knobs (root)",
+    "inject": _verb("fire one of the mock driver's fault knobs (root, admin_group)",
                     "For testing fault containment: the driver's host faults and is restarted.",
                     "examples:\n  ndisproxy inject ndis0 overflow", _inject_arguments,
                     _inject),
