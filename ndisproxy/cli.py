@@ -142,7 +142,8 @@ def _run(args):
         return EXIT_INVALID
     except OSError as exc:
         print(f"{args.config}: cannot check the system: {exc.strerror or exc} "
-              "(ndisproxy run needs root: CAP_NET_ADMIN)", file=sys.stderr)
+              "(ndisproxy run needs root: CAP_NET_ADMIN, and CAP_SYS_ADMIN for tap wires in a "
+              "network namespace)", file=sys.stderr)
         return EXIT_FAILED
     _setup_logging(args.log_level or config.daemon.log_level)
     try:

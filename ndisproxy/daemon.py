@@ -112,9 +112,11 @@ def _prepare_links(adapter):
     else:
         if tap.find_tap(cfg.name) is None:
             tap.create_tap(cfg.name, mtu=cfg.mtu)
-            adapter.created_tap = True
         elif not tap.is_ours(cfg.name):
             raise tap.TapError(f"{cfg.name}: exists and is not ndisproxy's")
+        # Created now or by an earlier run (kept, or left by a crash): ours
+        # either way, removed at a clean stop unless keep_on_stop.
+        adapter.created_tap = True
         adapter.tap_fd = tap.open_tap(cfg.name, vnet_hdr=True)
         tap.set_up(cfg.name, True)
     if cfg.wire.kind == "tap":
@@ -128,7 +130,7 @@ def _prepare_links(adapter):
             return
         if tap.find_tap(name) is None:
             tap.create_tap(name, alias_mark=WIRE_MARK + cfg.name)
-            adapter.created_wire = True
+        adapter.created_wire = True
         adapter.wire_fd = tap.open_tap(name, vnet_hdr=True)
         tap.set_carrier(adapter.wire_fd, True)          # the cable is plugged in
         if cfg.wire.netns:

@@ -53,9 +53,12 @@ def drop_capabilities():
     """Clear the effective, permitted, inheritable, ambient and bounding sets."""
     last = int(open("/proc/sys/kernel/cap_last_cap").read())
     for cap in range(last + 1):
-        # EINVAL for a capability the kernel does not know is fine.
-        if _prctl(PR_CAPBSET_DROP, cap) < 0 and ctypes.get_errno() not in (0, 22):
-            _check(-1, f"prctl(PR_CAPBSET_DROP, {cap})")
+        if _prctl(PR_CAPBSET_DROP, cap) < 0:
+            err = ctypes.get_errno()
+            if err == 1:        # EPERM: no CAP_SETPCAP (a hardened unit); with
+                break           # the other sets empty and no_new_privs it is moot
+            if err not in (0, 22):      # EINVAL: a capability the kernel lacks
+                _check(-1, f"prctl(PR_CAPBSET_DROP, {cap})")
     _prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
     header = ctypes.create_string_buffer(struct.pack("Ii", _LINUX_CAPABILITY_VERSION_3, 0))
     data = ctypes.create_string_buffer(24)          # two zeroed __user_cap_data_struct
@@ -67,10 +70,18 @@ def set_no_new_privs():
 
 
 def landlock_abi():
-    """The kernel's Landlock ABI version, or 0 without Landlock."""
+    """The kernel's Landlock ABI version, or 0 without Landlock.  A kernel
+    that has it but forbids it (a seccomp filter: EPERM) raises OSError,
+    so a host never runs without it unnoticed."""
     rc = _libc.syscall(ctypes.c_long(SYS_landlock_create_ruleset), None, ctypes.c_size_t(0),
                        ctypes.c_uint32(LANDLOCK_CREATE_RULESET_VERSION))
-    return rc if rc > 0 else 0
+    if rc > 0:
+        return rc
+    err = ctypes.get_errno()
+    if err in (38, 95):         # ENOSYS, EOPNOTSUPP: not built in, or disabled at boot
+        return 0
+    _check(-1, "landlock_create_ruleset(version)")
+    return 0
 
 
 def restrict_filesystem_to_reading():

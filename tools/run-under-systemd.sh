@@ -32,6 +32,10 @@
 #   answers "unknown arg --keep-log"); $KEEP_LOG still works.
 # - When the manager never reports running/degraded, CMD still runs (as before) but a
 #   warning with the tail of systemd's log goes to stderr first.
+# - Mounts are made shared (inside the private mount namespace, so new peer groups that do not
+#   reach the host) before systemd starts: with $container set, systemd leaves them private,
+#   and then mounts made after a service started (`ip netns add`'s /run/netns/NAME) never
+#   propagate into its namespace, unlike on a host where systemd is PID 1.
 # - When used by ndisproxy's tests: a unit runs with the service's own sandbox, so the
 #   interpreter (and the config) must be visible inside it: PrivateTmp hides /tmp and
 #   ProtectHome hides /root and /home.  The test adds a drop-in with BindReadOnlyPaths=
@@ -102,6 +106,7 @@ set -e
 mount -n -t tmpfs -o mode=755,nosuid,nodev tmpfs /run        # private /run (no clash with host)
 mount -n -t cgroup2 -o nosuid,nodev,noexec cgroup2 /sys/fs/cgroup  # rooted at our cgroup ns
 mount -n --bind "$STATE/console.log" /dev/console             # systemd logs to /dev/console
+mount -n --make-rshared /                                     # as PID 1 makes it on a host
 mkdir -p /run/systemd/journald.conf.d
 printf '[Journal]\nStorage=volatile\n' > /run/systemd/journald.conf.d/volatile.conf
 export container=sdprobe SYSTEMD_UNIT_PATH="$UNITPATH"
