@@ -59,7 +59,7 @@ _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _TOML_POSITION = re.compile(r"(.*) \(at line (\d+), column (\d+)\)")
 
 _TOP_KEYS = ("daemon", "adapter")
-_DAEMON_KEYS = ("socket", "log_level", "group", "admin_group")
+_DAEMON_KEYS = ("socket", "log_level", "group", "admin_group", "host_user")
 _ADAPTER_KEYS = ("name", "driver", "stack_size", "mtu", "isolation", "host", "existing_tap",
                  "keep_on_stop", "mac", "wire", "parameters")
 _WIRE_KEYS = ("kind", "ifname", "netns", "local", "remote", "vni")
@@ -98,6 +98,7 @@ class DaemonConfig:
     log_level: str = "info"
     group: str | None = None          # may use read-only control verbs
     admin_group: str | None = None    # may also use mutating ones
+    host_user: str | None = None      # driver hosts run as this user
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,11 +224,12 @@ def _daemon(table, directory):
         socket = _socket_path(table["socket"], "daemon.socket", directory)
     log_level = _choice(table.get("log_level", "info"), "daemon.log_level", LOG_LEVELS)
     groups = {}
-    for key in ("group", "admin_group"):
+    for key in ("group", "admin_group", "host_user"):
         if key in table:
             value = table[key]
+            what = "a user name" if key == "host_user" else "a group name"
             if not isinstance(value, str) or not _GROUP_NAME.fullmatch(value):
-                raise _Invalid(f"daemon.{key}", f"expected a group name, got {_describe(value)}")
+                raise _Invalid(f"daemon.{key}", f"expected {what}, got {_describe(value)}")
             groups[key] = value
     return DaemonConfig(socket=socket, log_level=log_level, **groups)
 
@@ -687,8 +689,16 @@ def check_system(config):
     from pyroute2 import netns
 
     import grp
+    import pwd
 
     path = config.path if config.path is not None else "<config>"
+    if config.daemon.host_user is not None:
+        try:
+            if pwd.getpwnam(config.daemon.host_user).pw_uid == 0:
+                raise ConfigError(path, "daemon.host_user", "must not be root")
+        except KeyError:
+            raise ConfigError(path, "daemon.host_user",
+                              f"user {config.daemon.host_user!r} does not exist") from None
     for key in ("group", "admin_group"):
         name = getattr(config.daemon, key)
         if name is not None:

@@ -346,7 +346,22 @@ class Daemon:
     async def _run_process_host(self, adapters):
         fds = []
         spec = _spec(adapters, fds)
-        host = await self.fork_server.spawn(spec, fds)
+        # The images, opened here: a host (perhaps another user) reads them
+        # from these fds, whatever the permissions on their paths.
+        images = []
+        try:
+            for entry in spec["adapters"]:
+                try:
+                    images.append(os.open(entry["driver"], os.O_RDONLY | os.O_CLOEXEC))
+                except OSError as exc:
+                    raise DaemonError(f"{entry['name']}: driver {entry['driver']}: "
+                                      f"{exc.strerror}") from None
+                entry["driver_fd"] = len(fds)
+                fds.append(images[-1])
+            host = await self.fork_server.spawn(spec, fds)
+        finally:
+            for fd in images:
+                os.close(fd)
         host.on_capture = self._on_capture
         for adapter in adapters:
             adapter.pid = host.pid
@@ -495,7 +510,8 @@ class Daemon:
             fork_server = any(a.config.isolation == "process" for a in self.adapters.values())
         async with contextlib.AsyncExitStack() as stack:
             if fork_server:
-                self.fork_server = await stack.enter_async_context(open_fork_server())
+                self.fork_server = await stack.enter_async_context(
+                    open_fork_server(self.config.daemon.host_user))
             try:
                 async with trio.open_nursery() as nursery:
                     self._nursery = nursery

@@ -126,8 +126,9 @@ class DriverImage:
         self._entry_ran = False
 
     @classmethod
-    def load(cls, path, *, stack_size=DEFAULT_STACK_SIZE, run_driver_entry=True):
-        """Load, relocate and bind ``path``; then run DriverEntry.
+    def load(cls, path, *, stack_size=DEFAULT_STACK_SIZE, run_driver_entry=True, data=None):
+        """Load, relocate and bind ``path`` (or ``data``, the image's bytes,
+        named by ``path``); then run DriverEntry.
 
         Raises ImageError (UnresolvedImportsError lists every missing
         import) before any driver code runs, and DriverError if DriverEntry
@@ -135,10 +136,11 @@ class DriverImage:
         """
         _check_stack_size(stack_size)
         path = pathlib.Path(path)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise errors.ImageError(f"{path}: {exc.strerror or exc}") from None
+        if data is None:
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise errors.ImageError(f"{path}: {exc.strerror or exc}") from None
         name = path.name
         handle = ffi.new("struct np_image **")
         err = ffi.new("char[]", 1024)

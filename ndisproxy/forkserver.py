@@ -1,6 +1,6 @@
 """The fork server: the one process driver hosts are forked from.
 
-The proxy starts it once (``python -m ndisproxy.forkserver FD``) with one
+The proxy starts it once (``python -m ndisproxy.forkserver FD [USER]``) with one
 end of a SOCK_SEQPACKET socketpair.  It imports everything a host runs,
 drops every capability, freezes the imported objects out of the garbage
 collector (so forked children keep sharing those pages), and then serves
@@ -86,6 +86,14 @@ def main(argv=None):
     # What every host runs, imported once here and shared by fork.
     from . import driver, host, hostproc, privileges, tap  # noqa: F401
 
+    if len(argv) > 1:
+        # [daemon] host_user: hosts run as this unprivileged user, so a
+        # driver can read only what that user may read.
+        import pwd
+        entry = pwd.getpwnam(argv[1])
+        os.setgroups([])
+        os.setgid(entry.pw_gid)
+        os.setuid(entry.pw_uid)
     privileges.drop_capabilities()
     gc.freeze()
     try:

@@ -323,7 +323,8 @@ class InProcessAdapter:
 @contextlib.asynccontextmanager
 async def open_adapter(driver="mocknic", *, parameters=None, stack_size=64 * 1024,
                        mac=DEFAULT_MAC, packet_filter=None, tap_fd=None, wire_fd=None,
-                       vxlan=None, vnet_hdr=10, wire_vnet_hdr=None, on_carrier=None):
+                       vxlan=None, vnet_hdr=10, wire_vnet_hdr=None, on_carrier=None,
+                       image_data=None):
     """Load ``driver`` (a bundled name or a path), bring up one adapter on the
     mock NIC, and service it until the block exits; then halt it (reporting
     leaks to the verifier) and unload the image.
@@ -340,7 +341,7 @@ async def open_adapter(driver="mocknic", *, parameters=None, stack_size=64 * 102
     ``(address, port)`` tuple); the socket carries no vnet header."""
     path = driver if os.sep in str(driver) or str(driver).endswith(".sys") \
         else drivers.path(driver)
-    image = DriverImage.load(path, stack_size=stack_size)
+    image = DriverImage.load(path, stack_size=stack_size, data=image_data)
     try:
         adapter = image.create_adapter(stack_size=stack_size, parameters=parameters or {})
         adapter.attach_mocknic(mac)

@@ -85,7 +85,13 @@ class _Host:
                 tap.set_carrier(tap_fd, up)
             self._events_in.send_nowait({"event": "carrier", "adapter": name, "up": bool(up)})
 
+        image_data = None
+        if spec.get("driver_fd") is not None:
+            # The daemon opened the image: the host needs no access to its path.
+            with os.fdopen(os.dup(fds[spec["driver_fd"]]), "rb") as image:
+                image_data = image.read()
         async with open_adapter(spec["driver"], parameters=spec.get("parameters") or {},
+                                image_data=image_data,
                                 stack_size=spec.get("stack_size", 65536),
                                 mac=spec.get("mac") or "02:4e:50:00:00:01",
                                 packet_filter=spec.get("packet_filter"), tap_fd=tap_fd,

@@ -162,15 +162,18 @@ class ForkServer:
 
 
 @contextlib.asynccontextmanager
-async def open_fork_server():
-    """Start the fork server; on exit, kill what is left of its hosts and it."""
+async def open_fork_server(user=None):
+    """Start the fork server (its hosts run as ``user`` if given); on exit,
+    kill what is left of its hosts and it."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
         # -I and cwd "/": the fork server imports the installed package, never
         # an ndisproxy source tree that happens to be the current directory.
-        process = await trio.lowlevel.open_process(
-            [sys.executable, "-I", "-m", "ndisproxy.forkserver", str(theirs.fileno())],
-            pass_fds=(theirs.fileno(),), cwd="/")
+        argv = [sys.executable, "-I", "-m", "ndisproxy.forkserver", str(theirs.fileno())]
+        if user:
+            argv.append(user)
+        process = await trio.lowlevel.open_process(argv, pass_fds=(theirs.fileno(),),
+                                                   cwd="/")
     finally:
         theirs.close()
     server = ForkServer(process, trio.socket.from_stdlib_socket(ours))

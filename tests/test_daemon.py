@@ -312,3 +312,32 @@ async def test_a_precreated_tap_is_used_and_never_deleted(peer):
         assert subprocess.run(["ip", "link", "show", name]).returncode == 0    # still there
     finally:
         subprocess.run(["ip", "link", "del", name])
+
+
+async def test_hosts_run_as_the_configured_host_user(peer, tmp_path):
+    import pwd
+    import shutil
+
+    from ndisproxy import drivers
+    name, wire = unique_name("npu"), unique_name("npw")
+    # A driver in a directory only root may enter: the daemon hands the host
+    # the image as an fd, so the host's user needs no access to its path.
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    shutil.copy(drivers.path("mocknic"), private / "mocknic.sys")
+    text = "[daemon]\nhost_user = \"nobody\"\n" + config_text([(name, wire, peer)]).replace(
+        'driver = "mocknic"', f'driver = "{private / "mocknic.sys"}"')
+    async with trio.open_nursery() as nursery:
+        daemon = await start(nursery, text)
+        pid = daemon.adapters[name].pid
+        with open(f"/proc/{pid}/status") as status:
+            uid = next(line.split()[1] for line in status if line.startswith("Uid:"))
+        assert int(uid) == pwd.getpwnam("nobody").pw_uid
+        assert daemon.adapters[name].sandbox["cap_eff"] == 0
+        await trio.to_thread.run_sync(address_host_side, name, f"{HOST_V4}/24",
+                                      "2001:db8:a::1/64")
+        await trio.to_thread.run_sync(lambda: netns.configure_in_netns(
+            peer, wire, addresses=(f"{PEER_V4}/24",)))
+        result = await trio.to_thread.run_sync(ping, PEER_V4)
+        assert result.returncode == 0, result.stdout
+        nursery.cancel_scope.cancel()
