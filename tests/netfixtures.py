@@ -18,7 +18,6 @@ import pytest
 from ndisproxy import netns as ndis_netns
 
 REQUIRE_ENV = "NDISPROXY_REQUIRE_NET"
-CAP_NET_ADMIN = 12
 CAP_SYS_ADMIN = 21
 
 # Every name unique_name() handed out in this run: the final cleanup test
@@ -26,25 +25,10 @@ CAP_SYS_ADMIN = 21
 HANDED_OUT = set()
 
 
-def _capabilities():
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("CapEff:"):
-                return int(line.split()[1], 16)
-    return 0
-
-
 def why_no_net():
-    """None if this process can create TAPs; else the reason it cannot."""
-    if os.geteuid() != 0:
-        return "not running as root"
-    if not _capabilities() & (1 << CAP_NET_ADMIN):
-        return "root without CAP_NET_ADMIN"
-    try:
-        os.close(os.open("/dev/net/tun", os.O_RDWR | os.O_CLOEXEC))
-    except OSError as exc:
-        return f"cannot open /dev/net/tun: {exc.strerror}"
-    return None
+    """None if this process can create TAPs and namespaces; else the reason."""
+    from ndisproxy.testing import need_net_admin
+    return need_net_admin()
 
 
 def _skip_or_fail(reason):
