@@ -40,10 +40,10 @@ static const uint64_t default_deadline_ms[NP_EP_COUNT] = {
 	[NP_EP_DISABLE_INTERRUPT] = 250,
 	[NP_EP_ENABLE_INTERRUPT] = 250,
 	[NP_EP_RESET] = 2000,
-	[NP_EP_CHECK_FOR_HANG] = 1000,
+	[NP_EP_CHECK_FOR_HANG] = 2000,
 	[NP_EP_RETURN_PACKET] = 250,
 	[NP_EP_TIMER] = 250,
-	[NP_EP_SHUTDOWN] = 2000,
+	[NP_EP_SHUTDOWN] = 5000,
 };
 
 /* ---- creation and parameters ---------------------------------------------- */
@@ -429,6 +429,13 @@ uint32_t np_api_adapter_check_for_hang(struct np_adapter *a, int *hung)
 			thunk_check_for_hang, a, &rv);
 	*hung = (BOOLEAN)rv;
 	return fault;
+}
+
+uint32_t np_api_adapter_hang_check_secs(struct np_adapter *a)
+{
+	if (!a->ctx.image->chars.CheckForHangHandler)
+		return 0;
+	return a->check_for_hang_secs ? a->check_for_hang_secs : 2;
 }
 
 /* ---- interrupts ------------------------------------------------------------------ */

@@ -41,6 +41,7 @@ struct np_mocknic {
 	uint32_t mc_valid;		/* bitmap of valid slots */
 	uint8_t eeprom[6];
 	int link;
+	int tx_stalled;			/* a wedged TX engine, until reset */
 	uint64_t last_irq_ns, irq_due_ns;
 	/* Frames that found no free RX descriptor, oldest first. */
 	struct mn_frame backlog[MN_BACKLOG_FRAMES];
@@ -284,7 +285,7 @@ static void tx_process(struct np_mocknic *d)
 	struct mn_tx_desc *tx;
 	uint32_t n = *reg(d, MN_TX_LEN), tail = *reg(d, MN_TX_TAIL);
 
-	if (!(*reg(d, MN_CTRL) & MN_CTRL_TX_EN))
+	if (!(*reg(d, MN_CTRL) & MN_CTRL_TX_EN) || d->tx_stalled)
 		return;
 	tx = ring(d, MN_TX_BASE_LO, MN_TX_BASE_HI, MN_TX_LEN, "TX ring of");
 	if (!tx || tail >= n)
@@ -331,6 +332,7 @@ static void reset(struct np_mocknic *d)
 	d->mc_valid = 0;
 	d->bl_head = d->bl_tail = 0;
 	d->tx.len = 0;
+	d->tx_stalled = 0;
 	d->irq_due_ns = 0;
 	*reg(d, MN_EEPROM_MAC_LO) = d->eeprom[0] | d->eeprom[1] << 8 |
 				    d->eeprom[2] << 16 | (uint32_t)d->eeprom[3] << 24;
@@ -463,6 +465,19 @@ void np_api_adapter_set_link(struct np_adapter *a, int up)
 	d->link = !!up;
 	*reg(d, MN_ICR) |= MN_INT_LINK;
 	update_line(d);
+}
+
+/*
+ * What a TX engine that lost its way looks like to the driver: doorbells
+ * are taken, descriptors are never done.  A device reset (MN_CTRL_RESET,
+ * from MiniportReset) clears it, as it would on real hardware.
+ */
+void np_api_adapter_stall_tx(struct np_adapter *a, int stalled)
+{
+	struct np_mocknic *d = (struct np_mocknic *)a->device;
+
+	if (d)
+		d->tx_stalled = !!stalled;
 }
 
 /* Frames arriving from the wire side (tests, and the pump for fd wires). */

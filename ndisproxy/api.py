@@ -41,8 +41,11 @@ from .driver import OidResult
 __all__ = ["Adapter", "AdapterEvent", "CableEnd", "Host", "LoopbackWire", "SocketWire",
            "TapWire", "VxlanWire", "open_host"]
 
+# The mock driver's fault knobs (OID_MOCKNIC_FAULT codes); "stall" wedges
+# the mock NIC's TX engine instead, for MiniportCheckForHang to notice.
 FAULTS = {"overflow": 1, "wild": 2, "crash": 2, "hang": 3, "leak": 4, "double-complete": 5,
-          "bad-unlock": 6, "wrong-irql": 7, "bad-dma": 8, "bugcheck": 9}
+          "bad-unlock": 6, "wrong-irql": 7, "bad-dma": 8, "bugcheck": 9, "hang-send": 10,
+          "stall": None}
 OID_MOCKNIC_FAULT = 0xFF010001
 
 
@@ -79,9 +82,12 @@ class SocketWire:
 class AdapterEvent:
     """Something that happened to an adapter.
 
-    ``kind`` is ``"state"`` (``fields["state"]``: running, faulted,
-    restarting, halted), ``"link"`` (``fields["up"]``) or ``"fault"``
-    (``fields["error"]``, ``"type"``, ``"entry_point"``, ``"where"``, ...).
+    ``kind`` is ``"state"`` (``fields["state"]``: initialising, running,
+    resetting, faulted (``"gave_up"`` past its restart limit), restarting
+    (``"delay"``), halted), ``"link"`` (``fields["up"]``), ``"fault"``
+    (``fields["error"]``, ``"type"``, ``"entry_point"``, ``"where"``,
+    ``"high_water"``, ``"log"``, ...) or ``"reset"`` (CheckForHang asked
+    for MiniportReset: ``"reason"``, ``"status"``).
     """
     kind: str
     fields: dict
@@ -209,6 +215,14 @@ class Adapter:
         reply = await self._request("set", oid=oid_number(oid), data=bytes(data).hex())
         return OidResult(reply["status"], b"", reply["needed"])
 
+    async def reset(self) -> None:
+        """What ``ndisproxy reset`` does: MiniportReset on a running adapter;
+        a faulted one (or one waiting out its backoff) is restarted now,
+        its earlier faults forgotten."""
+        reply = await self._host._daemon.reset(self.name)
+        if reply.get("error"):
+            raise errors.DriverError(f"{self.name}: {reply['error']}")
+
     async def set_link(self, up: bool) -> None:
         """Plug or unplug the NIC's cable: its PHY raises a link interrupt and
         the driver indicates media connect/disconnect (the TAP's carrier)."""
@@ -265,14 +279,20 @@ class Adapter:
     async def inject(self, fault: str) -> None:
         """Fire one of the mock driver's fault knobs: overflow, crash (a wild
         write), hang, leak, double-complete, bad-unlock, wrong-irql,
-        bad-dma, bugcheck.  A fault ends the host; it is restarted."""
+        bad-dma, bugcheck, hang-send (a hang in MiniportSendPackets); or
+        stall the NIC's TX engine (stall), for MiniportCheckForHang.  A fault
+        ends the host; it is restarted."""
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r} (one of {', '.join(FAULTS)})")
+        code = FAULTS[fault]
+        if code is None:
+            await self._host._daemon.request(self.name, "stall")
+            return
         with trio.move_on_after(5):       # a fault ends the host before it answers
-            with contextlib.suppress(errors.DriverError, trio.TooSlowError, OSError):
+            with contextlib.suppress(errors.NdisProxyError, trio.TooSlowError, OSError):
                 await self._host._daemon.request(
                     self.name, "set", oid=OID_MOCKNIC_FAULT,
-                    data=FAULTS[fault].to_bytes(4, "little").hex())
+                    data=code.to_bytes(4, "little").hex())
 
 
 class _EventStream:

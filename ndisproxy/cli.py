@@ -278,6 +278,8 @@ def _reset(args):
         return code
     if args.json:
         _print_json(reply)
+    elif reply.get("restarted"):
+        print(f"{args.adapter}: was faulted; restarting its driver host")
     else:
         print(f"{args.adapter}: MiniportReset returned {reply['status_name']}"
               + (", addressing reset" if reply.get("addressing_reset") else ""))

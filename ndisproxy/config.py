@@ -26,9 +26,9 @@ import re
 import tomllib
 
 from . import drivers
-from .driver import DEFAULT_STACK_SIZE, MIN_STACK_SIZE
+from .driver import DEFAULT_DEADLINES, DEFAULT_STACK_SIZE, MIN_STACK_SIZE
 from .errors import NdisProxyError
-from ._binding import lib
+from ._binding import VIOLATIONS, lib
 
 DEFAULT_SOCKET = pathlib.Path("/run/ndisproxy/control.sock")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -59,9 +59,14 @@ _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _TOML_POSITION = re.compile(r"(.*) \(at line (\d+), column (\d+)\)")
 
 _TOP_KEYS = ("daemon", "adapter")
-_DAEMON_KEYS = ("socket", "log_level", "group", "admin_group", "host_user")
+_DAEMON_KEYS = ("socket", "log_level", "group", "admin_group", "host_user", "heartbeat")
 _ADAPTER_KEYS = ("name", "driver", "stack_size", "mtu", "isolation", "host", "existing_tap",
-                 "keep_on_stop", "mac", "wire", "parameters")
+                 "keep_on_stop", "mac", "wire", "parameters", "restart", "deadlines",
+                 "verifier_fatal", "hang_check")
+_RESTART_KEYS = ("delay", "max_delay", "limit", "stable_after")
+# Seconds: a deadline under the watchdog's tick is no deadline; over a
+# minute is a driver no one would wait for.
+DEADLINE_RANGE = (0.01, 60.0)
 _WIRE_KEYS = ("kind", "ifname", "netns", "local", "remote", "vni")
 _WIRE_KIND_KEYS = {"tap": ("ifname", "netns"), "loopback": (), "vxlan": ("local", "remote", "vni")}
 _WIRE_REQUIRED = {"tap": ("ifname",), "loopback": (), "vxlan": ("local", "remote", "vni")}
@@ -99,6 +104,25 @@ class DaemonConfig:
     group: str | None = None          # may use read-only control verbs
     admin_group: str | None = None    # may also use mutating ones
     host_user: str | None = None      # driver hosts run as this user
+    # Seconds a driver host may go without answering the proxy's ping
+    # before it is killed and restarted; 0 turns the heartbeat off.
+    heartbeat: float = 3.0
+
+
+@dataclasses.dataclass(frozen=True)
+class RestartPolicy:
+    """How an adapter's host is restarted after faults (``[adapter.restart]``).
+
+    The first restart is immediate; the next waits ``delay`` seconds, and
+    each one after that twice as long, up to ``max_delay``.  After ``limit``
+    faults in a row (0: no limit) the adapter stays faulted until
+    ``ndisproxy reset``.  A run of ``stable_after`` seconds forgets the
+    faults before it.
+    """
+    delay: float = 0.25
+    max_delay: float = 30.0
+    limit: int = 10
+    stable_after: float = 60.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,6 +161,14 @@ class AdapterConfig:
     keep_on_stop: bool = False
     mac: str | None = None
     parameters: dict = dataclasses.field(default_factory=dict, hash=False)
+    restart: RestartPolicy = RestartPolicy()
+    # Seconds per entry-point class (ndisproxy.driver.DEADLINE_CLASSES).
+    deadlines: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_DEADLINES),
+                                        hash=False)
+    # Verifier findings that stop the driver instead of warning.
+    verifier_fatal: tuple = ()
+    # Seconds between MiniportCheckForHang calls; None: the driver's own.
+    hang_check: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -231,7 +263,13 @@ def _daemon(table, directory):
             if not isinstance(value, str) or not _GROUP_NAME.fullmatch(value):
                 raise _Invalid(f"daemon.{key}", f"expected {what}, got {_describe(value)}")
             groups[key] = value
-    return DaemonConfig(socket=socket, log_level=log_level, **groups)
+    heartbeat = DaemonConfig.heartbeat
+    if "heartbeat" in table:
+        heartbeat = _seconds(table["heartbeat"], "daemon.heartbeat", 0.0, 3600.0)
+        if 0 < heartbeat < 0.1:
+            raise _Invalid("daemon.heartbeat", f"expected 0 (off) or at least 0.1 seconds, "
+                                               f"got {heartbeat}")
+    return DaemonConfig(socket=socket, log_level=log_level, heartbeat=heartbeat, **groups)
 
 
 def _adapters(tables, directory):
@@ -287,10 +325,51 @@ def _adapter(table, key, directory):
             raise _Invalid(f"{key}.parameters",
                            f"{len(parameters)} parameters, counting NetworkAddress from "
                            f"{key}.mac; a driver can have at most {MAX_PARAMETERS}")
+    restart = _restart(table.get("restart", {}), f"{key}.restart")
+    deadlines = _deadlines(table.get("deadlines", {}), f"{key}.deadlines")
+    verifier_fatal = _verifier_fatal(table.get("verifier_fatal", []), f"{key}.verifier_fatal")
+    hang_check = None
+    if "hang_check" in table:
+        hang_check = _seconds(table["hang_check"], f"{key}.hang_check", 0.0, 3600.0)
     return AdapterConfig(name=name, driver=driver, driver_name=driver_name, wire=wire,
                          stack_size=stack_size, mtu=mtu, isolation=isolation, host=host,
                          existing_tap=existing_tap, keep_on_stop=keep_on_stop, mac=mac,
-                         parameters=parameters)
+                         parameters=parameters, restart=restart, deadlines=deadlines,
+                         verifier_fatal=verifier_fatal, hang_check=hang_check)
+
+
+def _restart(table, key):
+    _expect_table(table, key, "[adapter.restart]")
+    _check_keys(table, key, _RESTART_KEYS)
+    values = {}
+    for name in ("delay", "max_delay", "stable_after"):
+        if name in table:
+            values[name] = _seconds(table[name], f"{key}.{name}", 0.0, 86400.0)
+    if "limit" in table:
+        values["limit"] = _integer(table["limit"], f"{key}.limit", 0, 1_000_000)
+    policy = RestartPolicy(**values)
+    if policy.max_delay < policy.delay:
+        raise _Invalid(f"{key}.max_delay", f"{policy.max_delay} is less than "
+                                           f"{key}.delay ({policy.delay})")
+    return policy
+
+
+def _deadlines(table, key):
+    _expect_table(table, key, "[adapter.deadlines]")
+    _check_keys(table, key, tuple(DEFAULT_DEADLINES))
+    deadlines = dict(DEFAULT_DEADLINES)
+    for name, value in table.items():
+        deadlines[name] = _seconds(value, f"{key}.{name}", *DEADLINE_RANGE)
+    return deadlines
+
+
+def _verifier_fatal(value, key):
+    if not isinstance(value, list):
+        raise _Invalid(key, f"expected a list of verifier finding kinds, got {_describe(value)}")
+    for item in value:
+        if item not in VIOLATIONS:
+            raise _Invalid(key, f"expected {_alternatives(VIOLATIONS)}, got {_describe(item)}")
+    return tuple(dict.fromkeys(value))
 
 
 def _wire(table, key):
@@ -594,6 +673,14 @@ def _integer(value, key, low, high):
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise _Invalid(key, f"expected an integer in {low}..{high}, got {_describe(value)}")
     return value
+
+
+def _seconds(value, key, low, high):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not low <= value <= high:
+        raise _Invalid(key, f"expected a number of seconds in {low:g}..{high:g}, "
+                            f"got {_describe(value)}")
+    return float(value)
 
 
 def _boolean(value, key):

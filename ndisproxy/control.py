@@ -33,7 +33,7 @@ MAX_LINE = 64 * 1024
 IDLE_TIMEOUT = 30
 MAX_CLIENTS = 64
 FAULTS = ("overflow", "crash", "wild", "hang", "leak", "double-complete", "bad-unlock",
-          "wrong-irql", "bad-dma", "bugcheck")
+          "wrong-irql", "bad-dma", "bugcheck", "hang-send", "stall")
 MUTATING = {"reset", "inject"}
 
 
@@ -169,6 +169,7 @@ class ControlServer:
                 "name": a.name, "state": a.state, "link": a.carrier, "pid": a.pid,
                 "driver": a.config.driver_name, "mac": a.mac, "restarts": a.restarts,
                 "stack_size": a.config.stack_size, "uptime": a.uptime(),
+                "resets": a.resets, "gave_up": a.gave_up,
                 "last_fault": (a.last_fault or {}).get("error")})
         return {"adapters": adapters}
 
@@ -216,11 +217,11 @@ class ControlServer:
 
     async def _verb_reset(self, request):
         adapter = self._adapter(request)
-        reply = await self.daemon.request(adapter.name, "reset")
+        reply = await self.daemon.reset(adapter.name)
+        if reply.get("restarted"):
+            return {"adapter": adapter.name, "restarted": True}
         if reply.get("error"):
             raise RequestError(reply["error"])
-        if reply.get("addressing_reset") and adapter.mirror is not None:
-            adapter.mirror.applied = None     # NDIS re-applies filter and multicast list
         return {"adapter": adapter.name, "status": reply.get("status"),
                 "status_name": status_name(reply.get("status", 0)),
                 "addressing_reset": reply.get("addressing_reset")}
@@ -231,6 +232,10 @@ class ControlServer:
         if fault not in FAULTS:
             raise RequestError(f"unknown fault {fault!r} (one of {', '.join(FAULTS)})")
         from .api import FAULTS as CODES, OID_MOCKNIC_FAULT
+        if fault == "stall":
+            # Not the driver: the NIC's TX engine wedges; CheckForHang notices.
+            await self.daemon.request(adapter.name, "stall")
+            return {"adapter": adapter.name, "fault": fault}
         with trio.move_on_after(5):
             with contextlib.suppress(errors.NdisProxyError, OSError):
                 await self.daemon.request(adapter.name, "set", oid=OID_MOCKNIC_FAULT,

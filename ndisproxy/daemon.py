@@ -9,10 +9,11 @@
    ``host = "NAME"`` pool), a driver host process with those fds -
    ``isolation = "inprocess"`` runs the same host code in the daemon;
 3. follows each host: the TAP's MAC follows the driver's current address,
-   its carrier the driver's media state; a host that faults or exits is
-   reported (its diagnosis logged as one paragraph) and restarted, first
-   at once, then with exponential backoff; the TAP, its addresses and
-   routes stay;
+   its carrier the driver's media state; a host that faults, exits or
+   stops answering its heartbeat is reported (its diagnosis logged as one
+   paragraph) and restarted, first at once, then with exponential backoff
+   (ndisproxy.backoff), until the adapter's limit leaves it faulted for
+   ``ndisproxy reset``; the TAP, its addresses and routes stay;
 4. on SIGTERM or SIGINT halts every driver, removes the TAPs it created
    (not pre-created ones, nor those with ``keep_on_stop``) and returns;
    a second signal ends it at once.
@@ -22,6 +23,7 @@ The proxy never loads a driver.  Logging goes to the ``ndisproxy`` logger.
 import contextlib
 import functools
 import logging
+import math
 import os
 import signal
 import socket
@@ -30,19 +32,19 @@ import trio
 
 from . import config as configuration
 from . import errors, netns, tap
-from ._binding import lib
+from ._binding import lib, status_name
+from .backoff import Backoff
 from .host import open_adapter
 from .control import ControlServer
 from .mirror import Mirror
-from .supervisor import open_fork_server
+from .supervisor import HostError, open_fork_server
 
 log = logging.getLogger("ndisproxy")
 
 WIRE_MARK = "ndisproxy:wire:"
 VNET_HDR = 10
-RESTART_FIRST = 0.0
-RESTART_MIN = 0.25
-RESTART_MAX = 30.0
+# The states an adapter goes through (docs/daemon.md draws the machine).
+STATES = ("initialising", "running", "resetting", "faulted", "restarting", "halted")
 DEFAULT_FILTER = (lib.NDIS_PACKET_TYPE_DIRECTED | lib.NDIS_PACKET_TYPE_BROADCAST
                   | lib.NDIS_PACKET_TYPE_MULTICAST)
 
@@ -80,6 +82,15 @@ class AdapterState:
         self.subscribers = []       # memory channels of events() callers
         self.capture_subscribers = []   # memory channels of capture.c records
         self.running_since = None       # trio.current_time() when it came up
+        self.gave_up = False            # faulted past its restart limit
+        self.restart_now = trio.Event()     # set by `ndisproxy reset`: stop waiting
+        self.resets = 0                 # MiniportReset calls CheckForHang asked for
+        self.fault = None               # this run's diagnosis (last_fault keeps it)
+        self.fault_at = None
+
+    def set_state(self, state, **fields):
+        self.state = state
+        self.publish("state", state=state, **fields)
 
     def set_carrier(self, up):
         self.carrier = bool(up)
@@ -184,7 +195,8 @@ def _spec(adapters, fds):
         entry = {"name": cfg.name, "driver": str(cfg.driver), "stack_size": cfg.stack_size,
                  "parameters": dict(cfg.parameters), "mac": cfg.mac,
                  "packet_filter": DEFAULT_FILTER, "vnet_hdr": VNET_HDR, "tap": None,
-                 "wire": None}
+                 "wire": None, "deadlines": dict(cfg.deadlines),
+                 "verifier_fatal": list(cfg.verifier_fatal), "hang_check": cfg.hang_check}
         if cfg.mac and "NetworkAddress" not in cfg.parameters:
             entry["parameters"]["NetworkAddress"] = cfg.mac
         if adapter.network_address:
@@ -202,6 +214,10 @@ def _spec(adapters, fds):
                 entry["wire_vnet_hdr"] = 0
         spec["adapters"].append(entry)
     return spec
+
+
+def _names(adapters):
+    return ", ".join(a.name for a in adapters)
 
 
 async def nursery_done(nursery):
@@ -259,11 +275,12 @@ class Daemon:
             while not predicate():
                 await self.changed.wait()
 
-    async def request(self, name, op, **fields):
+    async def request(self, name, op, *, states=("running",), **fields):
         """A request to the host running adapter ``name``: "query", "set",
-        "stats" (the reply dict, as hostproc documents it)."""
+        "stats" (the reply dict, as hostproc documents it), if the adapter
+        is in one of ``states``."""
         host = self.hosts.get(name)
-        if host is None or self.adapters[name].state != "running":
+        if host is None or self.adapters[name].state not in states:
             raise DaemonError(f"{name}: not running ({self.adapters[name].state})")
         if isinstance(host, _InProcessHandle):
             return await host.answer({"op": op, "adapter": name, **fields})
@@ -278,7 +295,7 @@ class Daemon:
             adapter.mac = mac
             return
         adapter.network_address = adapter.reinit_to = mac
-        adapter.state = "resetting"
+        adapter.set_state("resetting")
         self._notify()
         await host.stop()
 
@@ -303,26 +320,39 @@ class Daemon:
         adapter.max_frame = event.get("max_frame")
         if adapter.mirror is not None:
             adapter.mirror.reset(adapter.max_frame)
-        adapter.state = "running"
+        if adapter.restarts:
+            # Back from a fault: what Linux tried to resolve meanwhile is
+            # asked again now, not after its 1 s retransmit time.
+            with contextlib.suppress(tap.TapError):
+                await trio.to_thread.run_sync(tap.forget_unresolved_neighbours, adapter.name)
         adapter.running_since = trio.current_time()
         log.info("%s: running (%s, host pid %s, MAC %s)", adapter.name,
                  adapter.config.driver_name, adapter.pid, mac)
-        adapter.publish("state", state="running", pid=adapter.pid, mac=mac)
+        adapter.set_state("running", pid=adapter.pid, mac=mac)
         self._notify()
 
     def _on_fault(self, adapters, event):
+        """The host's diagnosis (or ours): carrier down now; _keep_host logs
+        it with what happens next, once the host is gone."""
         adapter = self.adapters.get(event.get("adapter")) or adapters[0]
-        adapter.last_fault = event
+        if adapter.fault is not None:
+            return                      # the first diagnosis is the one that counts
+        adapter.last_fault = adapter.fault = event
+        adapter.fault_at = trio.current_time()
         for a in adapters:
-            a.state = "faulted"
             a.set_carrier(False)
-            a.publish("state", state="faulted")
+            a.set_state("faulted")
         adapter.publish("fault", **{("type" if k == "kind" else k): v for k, v in event.items()
                                     if k not in ("event", "adapter")})
-        lines = "; ".join(event.get("log", [])[-3:])
-        log.error("%s: driver fault: %s%s", adapter.name, event.get("error"),
-                  f" (last DbgPrint: {lines})" if lines else "")
         self._notify()
+
+    def _on_reset(self, adapter, event):
+        adapter.resets += 1
+        log.warning("%s: %s: MiniportReset returned %s", adapter.name, event.get("reason"),
+                    status_name(event.get("status") or 0))
+        adapter.publish("reset", reason=event.get("reason"), status=event.get("status"))
+        if adapter.mirror is not None:
+            adapter.mirror.applied = None      # NDIS re-applies filter and multicast list
 
     async def _follow(self, adapters, events):
         async for event in events:
@@ -336,6 +366,8 @@ class Daemon:
             elif kind == "carrier" and adapter:
                 adapter.carrier = bool(event["up"])
                 adapter.publish("link", up=adapter.carrier)
+            elif kind == "reset" and adapter:
+                self._on_reset(adapter, event)
             elif kind in ("fault", "error"):
                 self._on_fault(adapters, event)
             elif kind == "stopped":
@@ -375,12 +407,20 @@ class Daemon:
             with following:
                 await self._follow(adapters, host.events())
 
+        heartbeat = trio.CancelScope()
+
+        async def keep_heartbeat():
+            with heartbeat:
+                await self._heartbeat(adapters, host)
+
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(follow)
+                nursery.start_soon(keep_heartbeat)
                 try:
                     await host.exited.wait()
                 finally:
+                    heartbeat.cancel()
                     with trio.CancelScope(shield=True):
                         if not host.exited.is_set():
                             await host.stop()
@@ -393,6 +433,37 @@ class Daemon:
             if name in self.adapters:
                 self.adapters[name].halt_report = found
         return host.exit_status
+
+    async def _heartbeat(self, adapters, host):
+        """Kill a host that stops answering: a driver hang the host's own
+        watchdog cannot end, a host stopped or wedged outside driver code."""
+        limit = self.config.daemon.heartbeat
+        if not limit:
+            return
+        # A host answers nothing until its adapters are up; their
+        # Initialize deadlines bound that, and then this does.
+        bringing_up = sum(a.config.deadlines["initialize"] for a in adapters) + limit + 5
+        with trio.move_on_after(bringing_up) as waiting:
+            await self.wait_until(lambda: all(a.state == "running" for a in adapters),
+                                  timeout=math.inf)
+        silent = bringing_up
+        if not waiting.cancelled_caught:
+            period = max(limit / 4, 0.02)
+            while True:
+                try:
+                    await host.request("ping", timeout=limit)
+                except trio.TooSlowError:
+                    silent = limit
+                    break
+                except (OSError, HostError):
+                    return              # the host is gone: its exit says why
+                await trio.sleep(period)
+        if host.exited.is_set():
+            return
+        self._on_fault(adapters, {
+            "adapter": adapters[0].name, "kind": "HostUnresponsive",
+            "error": f"host pid {host.pid} did not answer for {silent:g} s: killed"})
+        host.kill()
 
     async def _run_inprocess_host(self, adapters):
         """The same host code, in the daemon (isolation = "inprocess")."""
@@ -410,7 +481,11 @@ class Daemon:
             async with open_adapter(cfg.driver, parameters=entry["parameters"],
                                     stack_size=cfg.stack_size, packet_filter=DEFAULT_FILTER,
                                     tap_fd=adapter.tap_fd, **wire_arguments(entry, fds),
-                                    vnet_hdr=VNET_HDR, on_carrier=adapter.set_carrier) as nic:
+                                    vnet_hdr=VNET_HDR, on_carrier=adapter.set_carrier,
+                                    deadlines=cfg.deadlines, verifier_fatal=cfg.verifier_fatal,
+                                    hang_check=cfg.hang_check) as nic:
+                nic.on_reset = lambda reason, status: self._on_reset(
+                    adapter, {"reason": reason, "status": status})
                 address = (await nic.query_oid("OID_802_3_CURRENT_ADDRESS", 6)).data
                 self.hosts[adapter.name] = _InProcessHandle(nic, adapter.name, self)
                 await self._on_up(adapter, {"pid": os.getpid(), "mac": address.hex(":"),
@@ -421,34 +496,93 @@ class Daemon:
             self._on_fault([adapter], {"adapter": adapter.name, "error": str(exc)})
 
     async def _keep_host(self, adapters):
-        """Run a host; restart it after a fault or exit, with backoff."""
-        delay = RESTART_FIRST
+        """Run a host; restart it after a fault or exit, with backoff (a
+        pool follows its first adapter's policy), or leave it faulted."""
+        backoff = Backoff(adapters[0].config.restart)
         while not self.stopping:
-            isolation = adapters[0].config.isolation
+            started = trio.current_time()
             for adapter in adapters:
-                adapter.state = "initialising"
-            if isolation == "inprocess":
+                adapter.fault = adapter.running_since = None
+                adapter.restart_now = trio.Event()
+                adapter.set_state("initialising")
+            self._notify()
+            if adapters[0].config.isolation == "inprocess":
                 status = await self._run_inprocess_host(adapters)
             else:
                 status = await self._run_process_host(adapters)
             if self.stopping:
                 return
+            for adapter in adapters:
+                self.hosts.pop(adapter.name, None)
             if any(a.reinit_to for a in adapters):
-                # Asked for (a MAC change), not a fault: no backoff, no count.
-                for adapter in adapters:
-                    self.hosts.pop(adapter.name, None)
-                continue
+                continue            # asked for (a MAC change), not a fault: no count
+            up = [a.running_since for a in adapters if a.running_since is not None]
+            delay = backoff.after_fault(trio.current_time() - min(up) if up else None)
             for adapter in adapters:
                 adapter.set_carrier(False)
-                adapter.restarts += 1
-                adapter.state = "restarting"
-                adapter.publish("state", state="restarting", restarts=adapter.restarts)
-                self.hosts.pop(adapter.name, None)
+                if delay is not None:
+                    adapter.restarts += 1
+                    adapter.set_state("restarting", restarts=adapter.restarts, delay=delay)
+                else:
+                    adapter.gave_up = True
+                    adapter.set_state("faulted", gave_up=True)
             self._notify()
-            log.warning("%s: host ended (status %s); restarting in %.2f s",
-                        ", ".join(a.name for a in adapters), status, delay)
-            await trio.sleep(delay)
-            delay = min(max(delay * 2, RESTART_MIN), RESTART_MAX)
+            self._log_fault(adapters, status, backoff, delay)
+            if delay is None:
+                await adapters[0].restart_now.wait()
+                backoff.forget()
+                for adapter in adapters:
+                    adapter.gave_up = False
+                log.info("%s: reset by the administrator: restarting", _names(adapters))
+            elif delay:
+                with trio.move_on_after(delay):
+                    await adapters[0].restart_now.wait()
+
+    def _log_fault(self, adapters, status, backoff, delay):
+        """One paragraph: what failed, where, and what happens next."""
+        faulted = next((a for a in adapters if a.fault), adapters[0])
+        fault = faulted.fault or {"error": f"host ended with status {status} "
+                                           "without a diagnosis"}
+        parts = [f"{_names(adapters)}: driver fault: {fault.get('error')}"]
+        if fault.get("high_water"):
+            parts.append(f"stack high-water {fault['high_water']} of "
+                         f"{faulted.config.stack_size} bytes")
+        lines = fault.get("log") or []
+        if lines:
+            parts.append("last DbgPrint: " + " | ".join(line.strip() for line in lines[-3:]))
+        limit = backoff.policy.limit
+        row = f"fault {backoff.faults} in a row" + (f" of at most {limit}" if limit else "")
+        if delay is None:
+            parts.append(f"{row}: staying faulted until `ndisproxy reset {faulted.name}`")
+        elif delay == 0:
+            parts.append(f"restarting now ({row})")
+        else:
+            parts.append(f"restarting in {delay:g} s ({row})")
+        log.error("; ".join(parts))
+
+    async def reset(self, name):
+        """``ndisproxy reset``: MiniportReset on a running adapter (the host's
+        reply); a faulted adapter, or one waiting out its backoff, has its
+        host restarted now and its faults forgotten (a pool's as one):
+        ``{"restarted": True}``."""
+        adapter = self.adapters[name]
+        if adapter.state in ("faulted", "restarting"):
+            pool = adapter.config.host or adapter.name
+            for other in self.adapters.values():
+                if (other.config.host or other.name) == pool:
+                    other.restart_now.set()
+            return {"restarted": True}
+        adapter.set_state("resetting")
+        self._notify()
+        try:
+            reply = await self.request(name, "reset", states=("resetting",))
+        finally:
+            if adapter.state == "resetting":
+                adapter.set_state("running")
+                self._notify()
+        if reply.get("addressing_reset") and adapter.mirror is not None:
+            adapter.mirror.applied = None     # NDIS re-applies filter and multicast list
+        return reply
 
     async def _serve_group(self, group, task_status=trio.TASK_STATUS_IGNORED):
         """One host group: its links, its host; until cancelled, then the

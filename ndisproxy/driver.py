@@ -26,6 +26,21 @@ from ._binding import (
 KiB = 1024
 DEFAULT_STACK_SIZE = lib.NP_STACK_DEFAULT
 MIN_STACK_SIZE = lib.NP_STACK_MIN
+# Entry points grouped by what they do, for deadlines: the data path (send,
+# isr, dpc) must be caught hanging within 300 ms, so its defaults are 250 ms
+# (the watchdog ticks every 2 ms while a call has a deadline).  The values
+# are the runtime's defaults (csrc/adapter.c), in seconds.
+DEADLINE_CLASSES = {
+    "initialize": ("MiniportInitialize",),
+    "halt": ("MiniportHalt", "MiniportShutdown"),
+    "oid": ("MiniportQueryInformation", "MiniportSetInformation"),
+    "send": ("MiniportSendPackets", "MiniportReturnPacket"),
+    "isr": ("MiniportISR", "MiniportDisableInterrupt", "MiniportEnableInterrupt"),
+    "dpc": ("MiniportHandleInterrupt", "MiniportTimer"),
+    "reset": ("MiniportReset", "MiniportCheckForHang"),
+}
+DEFAULT_DEADLINES = {"initialize": 5.0, "halt": 5.0, "oid": 1.0, "send": 0.25, "isr": 0.25,
+                     "dpc": 0.25, "reset": 2.0}
 NDIS_STATUS_SUCCESS = 0
 NDIS_STATUS_PENDING = lib.NDIS_STATUS_PENDING
 
@@ -303,6 +318,13 @@ class Adapter:
         index = ENTRY_POINTS.index(entry_point)
         lib.np_api_adapter_set_deadline(self._handle, index, int((seconds or 0) * 1e9))
 
+    def set_deadlines(self, classes):
+        """Deadlines by entry-point class (``DEADLINE_CLASSES``): a mapping
+        like ``{"send": 0.25, "oid": 1.0}``; classes not named keep theirs."""
+        for name, seconds in classes.items():
+            for entry_point in DEADLINE_CLASSES[name]:
+                self.set_deadline(entry_point, seconds)
+
     def set_fatal(self, violation, fatal=True):
         """Make a verifier violation kind stop the driver (or only warn)."""
         self._require_open()
@@ -514,6 +536,19 @@ class Adapter:
         """Plug or unplug the cable: the PHY raises a link-change interrupt."""
         self._require_open()
         lib.np_api_adapter_set_link(self._handle, int(bool(up)))
+
+    def stall_tx(self, stalled=True):
+        """Wedge the mock NIC's TX engine (until a reset): what
+        MiniportCheckForHang exists to notice."""
+        self._require_open()
+        lib.np_api_adapter_stall_tx(self._handle, int(bool(stalled)))
+
+    @property
+    def hang_check_interval(self):
+        """Seconds between CheckForHang calls the driver asked for
+        (NdisMSetAttributesEx; 2 by default); None without the handler."""
+        self._require_open()
+        return lib.np_api_adapter_hang_check_secs(self._handle) or None
 
     def wire_receive(self, frames):
         """Frames arriving at the NIC from the wire."""

@@ -72,6 +72,24 @@ class InProcessAdapter:
         # Called with the driver's new DbgPrint lines after a service round.
         self.on_log = None
         self._log_seen = 0
+        # MiniportCheckForHang on NDIS's timer; a hang it reports (or an OID
+        # left pending for two periods, as NDIS counts it) calls
+        # MiniportReset.  on_reset(reason, status) hears of each.
+        self.on_reset = None
+        self.resets = 0
+        self.hang_check_ns = None
+        self._next_hang_check = None
+        self._oid_since = None
+
+    def set_hang_check(self, seconds):
+        """CheckForHang every ``seconds`` (None: the driver's own interval;
+        0: never)."""
+        if seconds is None:
+            seconds = self.adapter.hang_check_interval or 0
+        self.hang_check_ns = int(seconds * 1e9) or None
+        self._next_hang_check = (lib.np_api_now_ns() + self.hang_check_ns
+                                 if self.hang_check_ns else None)
+        self._kick()
 
     # -- the service task -----------------------------------------------------
 
@@ -104,6 +122,8 @@ class InProcessAdapter:
 
     async def _wait(self, fd):
         due = self.adapter.next_timer()
+        if self._next_hang_check is not None:
+            due = min(due or self._next_hang_check, self._next_hang_check)
         deadline = math.inf
         if due is not None:
             deadline = trio.current_time() + max(due - lib.np_api_now_ns(), 0) / 1e9
@@ -126,6 +146,9 @@ class InProcessAdapter:
         """Interrupts, timers, then drain: until the driver has nothing new."""
         try:
             self._service_round()
+            if self._next_hang_check is not None \
+                    and lib.np_api_now_ns() >= self._next_hang_check:
+                self._check_for_hang()
         finally:
             if self.capture_sink is not None:
                 records = self.adapter.capture_read()
@@ -162,6 +185,26 @@ class InProcessAdapter:
             self.adapter.return_packets()
             if not worked and not frames and not events:
                 return
+
+    def _check_for_hang(self):
+        now = lib.np_api_now_ns()
+        self._next_hang_check = now + self.hang_check_ns
+        reason = None
+        if self.adapter.check_for_hang():
+            reason = "MiniportCheckForHang reported a hang"
+        elif self._oid_since is not None and now - self._oid_since > 2 * self.hang_check_ns:
+            reason = "an OID request stayed pending for two hang-check periods"
+        if reason is None:
+            return
+        status, _ = self.adapter.reset()
+        self.resets += 1
+        if self._oid_done is not None and self._oid_since is not None:
+            # NDIS fails the request a reset abandoned.
+            self._oid_status = lib.NDIS_STATUS_REQUEST_ABORTED
+            self._oid_done.set()
+        if self.on_reset is not None:
+            self.on_reset(reason, status)
+        self._service_round()
 
     def _deliver(self, frame):
         try:
@@ -254,10 +297,13 @@ class InProcessAdapter:
         if result.status != NDIS_STATUS_PENDING:
             return result
         self._oid_done = trio.Event()
+        self._oid_since = lib.np_api_now_ns()
         self._kick()
-        with trio.fail_after(10):
-            await self._oid_done.wait()
-        self._oid_done = None
+        try:
+            with trio.fail_after(10):
+                await self._oid_done.wait()
+        finally:
+            self._oid_done = self._oid_since = None
         self._check()
         data = self.adapter.oid_data() if kind == "query" else b""
         return OidResult(self._oid_status, data, result.needed)
@@ -297,6 +343,18 @@ class InProcessAdapter:
 
     # -- device and reports -------------------------------------------------------------
 
+    def reset(self):
+        """MiniportReset: (status, addressing_reset)."""
+        self._check()
+        try:
+            result = self.adapter.reset()
+        except errors.DriverError as exc:
+            self._record_fault(exc)
+            raise
+        self.resets += 1
+        self._kick()
+        return result
+
     def set_link(self, up):
         """Cable in or out: the PHY raises a link-change interrupt."""
         self._check()
@@ -324,7 +382,7 @@ class InProcessAdapter:
 async def open_adapter(driver="mocknic", *, parameters=None, stack_size=64 * 1024,
                        mac=DEFAULT_MAC, packet_filter=None, tap_fd=None, wire_fd=None,
                        vxlan=None, vnet_hdr=10, wire_vnet_hdr=None, on_carrier=None,
-                       image_data=None):
+                       image_data=None, deadlines=None, verifier_fatal=(), hang_check=None):
     """Load ``driver`` (a bundled name or a path), bring up one adapter on the
     mock NIC, and service it until the block exits; then halt it (reporting
     leaks to the verifier) and unload the image.
@@ -338,34 +396,48 @@ async def open_adapter(driver="mocknic", *, parameters=None, stack_size=64 * 102
     ``vxlan=(fd, vni, remote)`` instead of ``wire_fd`` makes the cable a
     VXLAN segment: ``fd`` is a UDP socket (``ndisproxy.vxlan.open_vxlan_socket``),
     frames travel in datagrams with ``vni`` and go to ``remote`` (an
-    ``(address, port)`` tuple); the socket carries no vnet header."""
+    ``(address, port)`` tuple); the socket carries no vnet header.
+
+    ``deadlines`` maps entry-point classes (``ndisproxy.driver.DEADLINE_CLASSES``)
+    to seconds; ``verifier_fatal`` names verifier findings that stop the
+    driver; ``hang_check`` is the CheckForHang period in seconds (default:
+    the driver's, as NDIS does; 0: never)."""
     path = driver if os.sep in str(driver) or str(driver).endswith(".sys") \
         else drivers.path(driver)
     image = DriverImage.load(path, stack_size=stack_size, data=image_data)
     try:
         adapter = image.create_adapter(stack_size=stack_size, parameters=parameters or {})
         adapter.attach_mocknic(mac)
+        adapter.set_deadlines(deadlines or {})
+        for kind in verifier_fatal:
+            adapter.set_fatal(kind)
         adapter.initialize()
         nic = InProcessAdapter(image, adapter, tap_fd=tap_fd, tap_vnet_hdr=vnet_hdr,
                                wire_fd=wire_fd,
                                wire_vnet_hdr=vnet_hdr if wire_vnet_hdr is None else wire_vnet_hdr,
                                vxlan=vxlan,
                                on_carrier=on_carrier)
+        nic.set_hang_check(hang_check)
         if on_carrier is not None:
             on_carrier((await nic.query_oid("OID_GEN_MEDIA_CONNECT_STATUS", 4)).value == 0)
-        async with trio.open_nursery() as nursery:
-            await nursery.start(nic._service)
-            if packet_filter is None:
-                packet_filter = (lib.NDIS_PACKET_TYPE_DIRECTED | lib.NDIS_PACKET_TYPE_BROADCAST)
-            await nic.set_packet_filter(packet_filter)
-            try:
-                yield nic
-            finally:
-                nursery.cancel_scope.cancel()
-        if nic.fault is None and adapter.initialized:
-            adapter.halt()
-            # What halt left behind, for the caller to check after the block.
-            nic.leaks = adapter.allocations()
-            nic.violations_at_halt = adapter.violations()
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(nic._service)
+                if packet_filter is None:
+                    packet_filter = (lib.NDIS_PACKET_TYPE_DIRECTED
+                                     | lib.NDIS_PACKET_TYPE_BROADCAST)
+                await nic.set_packet_filter(packet_filter)
+                try:
+                    yield nic
+                finally:
+                    nursery.cancel_scope.cancel()
+        finally:
+            # Also when the block was cancelled (a host told to stop): a
+            # driver that did not fault is halted, and what it left behind
+            # is kept for the caller to check after the block.
+            if nic.fault is None and adapter.initialized:
+                adapter.halt()
+                nic.leaks = adapter.allocations()
+                nic.violations_at_halt = adapter.violations()
     finally:
         image.close()

@@ -10,20 +10,26 @@ messages:
     <- {"event": "up", "adapter": NAME, "mac": "02:...", "max_frame": N, "pid": PID}
     <- {"event": "carrier", "adapter": NAME, "up": BOOL}
     <- {"event": "log", "adapter": NAME, "lines": [DbgPrint lines]}
+    <- {"event": "reset", "adapter": NAME, "reason": "...", "status": N}
+                                        (CheckForHang asked for MiniportReset)
     <- {"event": "stopped", "adapters": {NAME: {"leaks": [...], "violations": [...]}}}
     <- {"event": "fault", "adapter": NAME, "kind": "StackOverflowFault",
         "error": "...", "entry_point": ..., "where": ..., "log": [...]}
     -> {"op": "stop"}                          <- {"event": "stopped"}
+    -> {"op": "ping", "id": N}                 <- {"reply": N}   (the heartbeat)
     -> {"op": "query"|"set", "id": N, "adapter": NAME, "oid": N, ...}
                                                <- {"reply": N, "status": ..., ...}
     -> {"op": "stats", "id": N}                <- {"reply": N, "adapters": {...}}
     -> {"op": "link", "id": N, "adapter": NAME, "up": BOOL}   (the NIC's PHY)
     -> {"op": "capture", "id": N, "adapter": NAME, "on": BOOL}
+    -> {"op": "reset", "id": N, "adapter": NAME}   (MiniportReset)
+    -> {"op": "stall", "id": N, "adapter": NAME}   (wedge the NIC's TX engine)
     <- b"\x01" + len(NAME) + NAME + records      (binary: captured frames)
 
 The spec: {"adapters": [{"name", "driver", "stack_size", "parameters",
 "mac", "packet_filter", "tap": FD_INDEX, "wire": FD_INDEX or null,
-"vnet_hdr"}]}; a VXLAN wire is "vxlan": {"fd": FD_INDEX, "vni": N,
+"vnet_hdr", "deadlines": {CLASS: SECONDS}, "verifier_fatal": [KIND],
+"hang_check": SECONDS or null}]}; a VXLAN wire is "vxlan": {"fd": FD_INDEX, "vni": N,
 "remote": [ADDRESS, PORT]} instead of "wire" (a UDP socket, no vnet
 header).  A fault is reported and ends the process with exit code 3: the
 proxy restarts the host from a fresh image.
@@ -59,6 +65,9 @@ class _Host:
     def __init__(self, sock):
         self.sock = sock
         self.nics = {}
+        # Requests other than pings are answered one at a time, in order; a
+        # ping is answered at once, even while an OID is pending.
+        self._turn = trio.Lock()
         # Events raised in synchronous callbacks (carrier), sent in order by
         # flush_events; unbounded, but one per media change.
         self._events_in, self._events_out = trio.open_memory_channel(math.inf)
@@ -73,6 +82,10 @@ class _Host:
         for attr in ("entry_point", "where", "depth", "irql", "code", "address"):
             if hasattr(exc, attr):
                 report[attr] = getattr(exc, attr)
+        try:
+            report["high_water"] = nic.adapter.stack_report()["lifetime"]
+        except errors.NdisProxyError:
+            pass
         return report
 
     async def run_adapter(self, spec, fds, task_status=trio.TASK_STATUS_IGNORED):
@@ -96,10 +109,14 @@ class _Host:
                                 mac=spec.get("mac") or "02:4e:50:00:00:01",
                                 packet_filter=spec.get("packet_filter"), tap_fd=tap_fd,
                                 **wire, vnet_hdr=spec.get("vnet_hdr", 10),
-                                on_carrier=carrier) as nic:
+                                on_carrier=carrier, deadlines=spec.get("deadlines"),
+                                verifier_fatal=spec.get("verifier_fatal") or (),
+                                hang_check=spec.get("hang_check")) as nic:
             self.nics[name] = nic
             nic.on_log = lambda lines: self._events_in.send_nowait(
                 {"event": "log", "adapter": name, "lines": lines})
+            nic.on_reset = lambda reason, status: self._events_in.send_nowait(
+                {"event": "reset", "adapter": name, "reason": reason, "status": status})
             nic.forward_log()                   # what Initialize printed
             address = (await nic.query_oid("OID_802_3_CURRENT_ADDRESS", 6)).data
             await self.send({"event": "up", "adapter": name, "pid": os.getpid(),
@@ -142,16 +159,24 @@ class _Host:
                 return events
 
     async def requests(self, cancel_scope):
-        while True:
-            message = await self.sock.recv(1 << 16)
-            if not message:
-                cancel_scope.cancel()          # the proxy is gone
-                return
-            request = json.loads(message)
-            op = request.get("op")
-            if op == "stop":
-                cancel_scope.cancel()
-                return
+        async with trio.open_nursery() as nursery:
+            while True:
+                message = await self.sock.recv(1 << 16)
+                if not message:
+                    cancel_scope.cancel()          # the proxy is gone
+                    return
+                request = json.loads(message)
+                op = request.get("op")
+                if op == "stop":
+                    cancel_scope.cancel()
+                    return
+                if op == "ping":
+                    await self.send({"reply": request.get("id")})
+                    continue
+                nursery.start_soon(self._answer_in_turn, request)
+
+    async def _answer_in_turn(self, request):
+        async with self._turn:          # trio's Lock is fair: requests keep their order
             await self.send(await self.answer(request))
 
     async def answer(self, request):
@@ -166,12 +191,14 @@ class _Host:
             elif request["op"] == "set":
                 result = await nic.set_oid(request["oid"], bytes.fromhex(request["data"]))
             elif request["op"] == "reset":
-                status, addressing = nic.adapter.reset()
-                nic._kick()
+                status, addressing = nic.reset()
                 reply.update(status=status, addressing_reset=addressing)
                 return reply
             elif request["op"] == "capture":
                 nic.set_capture(self.capture_sink(request["adapter"]) if request["on"] else None)
+                return reply
+            elif request["op"] == "stall":
+                nic.adapter.stall_tx()
                 return reply
             elif request["op"] == "link":
                 nic.set_link(bool(request["up"]))       # the NIC's PHY: cable in or out
@@ -191,7 +218,8 @@ _PUMP_COUNTERS = ("tap_in", "tap_out", "tap_out_dropped", "tap_runts", "wire_in"
 def _adapter_stats(nic):
     stats = {"host": nic.stats(), "stack": nic.stack_report(),
              "violations": [dataclasses.asdict(v) for v in nic.violations()],
-             "device": nic.adapter.device_counters(), "log": nic.image.log()[-8:]}
+             "device": nic.adapter.device_counters(), "log": nic.image.log()[-8:],
+             "resets": nic.resets}
     if nic.pump_state is not None:
         stats["pump"] = {name: getattr(nic.pump_state, name) for name in _PUMP_COUNTERS}
     return stats

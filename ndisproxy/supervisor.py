@@ -46,6 +46,16 @@ class Host:
 
     async def events(self):
         """Messages the host sends, until its socket closes."""
+        try:
+            async for event in self._read_events():
+                yield event
+        finally:
+            # No reply will come now: requests waiting for one fail.
+            for waiter in self._replies.values():
+                waiter[0].set()
+            self._replies.clear()
+
+    async def _read_events(self):
         while True:
             try:
                 message = await self.sock.recv(MAX_MESSAGE)
@@ -77,6 +87,8 @@ class Host:
         await self.sock.send(json.dumps({"op": op, "id": self._next_id, **fields}).encode())
         with trio.fail_after(timeout):
             await waiter[0].wait()
+        if waiter[1] is None:
+            raise HostError(f"host pid {self.pid} ended before answering {op!r}")
         return waiter[1]
 
     async def stop(self, timeout=5):

@@ -592,3 +592,30 @@ def link_state(name):
         "allmulti": bool(flags & _NET_IFF_ALLMULTI or msg.get("IFLA_ALLMULTI")),
         "alias": msg.get("ifalias") or None,
     }
+
+
+_NUD_INCOMPLETE, _NUD_FAILED = 0x01, 0x20
+
+
+def forget_unresolved_neighbours(name):
+    """Delete the link's neighbour entries still being resolved or failed.
+
+    While the carrier was down, ARP and neighbour solicitations went
+    nowhere; Linux would retry them only after its retransmit time (1 s).
+    Forgotten, the next packet asks again at once.  Returns how many."""
+    _check_name(name)
+    from pyroute2 import NetlinkError
+    with _ipr() as ipr:
+        msg = _get(ipr, name)
+        if msg is None:
+            raise TapError(f"{name}: no such interface", _errno.ENODEV)
+        forgotten = 0
+        for entry in ipr.get_neighbours(ifindex=msg["index"]):
+            if entry["state"] & (_NUD_INCOMPLETE | _NUD_FAILED):
+                try:
+                    ipr.neigh("del", ifindex=msg["index"], family=entry["family"],
+                              dst=entry.get_attr("NDA_DST"))
+                    forgotten += 1
+                except NetlinkError:
+                    pass        # resolved or gone meanwhile
+        return forgotten

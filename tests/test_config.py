@@ -366,10 +366,10 @@ def test_vxlan_adapters_that_could_not_be_told_apart(tmp_path):
     ("[daemons]\n" + MINIMAL, "daemons",
      'unknown key, did you mean "daemon"? (allowed: daemon, adapter)'),
     ('[daemon]\nsockett = "/x"\n' + MINIMAL, "daemon.sockett",
-     'unknown key, did you mean "socket"? (allowed: socket, log_level, group, admin_group, host_user)'),
+     'unknown key, did you mean "socket"? (allowed: socket, log_level, group, admin_group, host_user, heartbeat)'),
     (adapter('drvier = "x"'), "adapter[0].drvier",
      'unknown key, did you mean "driver"? (allowed: name, driver, stack_size, mtu, isolation, '
-     'host, existing_tap, keep_on_stop, mac, wire, parameters)'),
+     'host, existing_tap, keep_on_stop, mac, wire, parameters, restart, deadlines, verifier_fatal, hang_check)'),
     (adapter(wire='kind = "loopback"\nvnii = 3'), "adapter[0].wire.vnii",
      'unknown key, did you mean "vni"? (allowed: kind, ifname, netns, local, remote, vni)'),
     (adapter('"odd key" = 1'), 'adapter[0]."odd key"', "unknown key"),

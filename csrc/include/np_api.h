@@ -209,6 +209,8 @@ uint32_t np_api_adapter_set(struct np_adapter *a, uint32_t oid,
 uint32_t np_api_adapter_reset(struct np_adapter *a, int32_t *status,
 			      int *addressing_reset);
 uint32_t np_api_adapter_check_for_hang(struct np_adapter *a, int *hung);
+/* Seconds between CheckForHang calls the driver asked for; 0: no handler. */
+uint32_t np_api_adapter_hang_check_secs(struct np_adapter *a);
 uint32_t np_api_adapter_service_interrupt(struct np_adapter *a,
 					  uint32_t *serviced);
 uint32_t np_api_adapter_run_timers(struct np_adapter *a, uint64_t now_ns,
@@ -228,6 +230,8 @@ uint32_t np_api_adapter_max_frame(struct np_adapter *a);
 void np_api_adapter_stats(struct np_adapter *a, struct np_api_stats *out);
 int np_api_adapter_attach_mocknic(struct np_adapter *a, const uint8_t *mac);
 void np_api_adapter_set_link(struct np_adapter *a, int up);
+/* A wedged TX engine: descriptors stay pending until a device reset. */
+void np_api_adapter_stall_tx(struct np_adapter *a, int stalled);
 uint32_t np_api_adapter_wire_receive(struct np_adapter *a, const uint8_t *data,
 				     const uint32_t *lens, uint32_t count);
 void np_api_adapter_device_counters(struct np_adapter *a,

@@ -181,6 +181,12 @@ VOID NDISAPI mn_send_packets(NDIS_HANDLE ctx, PPNDIS_PACKET packets, UINT count)
 	UINT i;
 
 	NdisAcquireSpinLock(&a->tx_lock);
+	if (a->fault_hang_send) {
+		DbgPrint("mocknic: fault %lu (hang in send) fired in MiniportSendPackets\n",
+			 MN_FAULT_HANG_SEND);
+		for (;;)
+			__builtin_ia32_pause();
+	}
 	for (i = 0; i < count; i++) {
 		PNDIS_PACKET p = packets[i];
 		UINT len;

@@ -11,7 +11,8 @@
  *                   returns), BAD_UNLOCK, WRONG_IRQL (verifier findings;
  *                   the call goes on)
  *   armed           LEAK (at Halt), DOUBLE_COMPLETE (the next packet sent),
- *                   BAD_DMA (the next TX descriptor)
+ *                   BAD_DMA (the next TX descriptor), HANG_SEND (the next
+ *                   MiniportSendPackets spins: a data-path hang)
  *
  * MN_FAULT_NONE disarms what is armed.  Every fault says so in the log
  * before it acts, so a report can be matched to its cause.
@@ -52,6 +53,7 @@ static const char *mn_fault_name(ULONG code)
 	case MN_FAULT_WRONG_IRQL:	return "wrong IRQL";
 	case MN_FAULT_BAD_DMA:		return "bad DMA";
 	case MN_FAULT_BUGCHECK:		return "bugcheck";
+	case MN_FAULT_HANG_SEND:	return "hang in send";
 	default:			return "unknown";
 	}
 }
@@ -107,14 +109,18 @@ static NDIS_STATUS mn_fault_arm(struct mn_adapter *a, ULONG code)
 		return NDIS_STATUS_SUCCESS;
 	case MN_FAULT_DOUBLE_COMPLETE:
 	case MN_FAULT_BAD_DMA:
+	case MN_FAULT_HANG_SEND:
 	case MN_FAULT_NONE:
 		NdisAcquireSpinLock(&a->tx_lock);
 		if (code == MN_FAULT_DOUBLE_COMPLETE)
 			a->fault_double_complete = TRUE;
 		else if (code == MN_FAULT_BAD_DMA)
 			a->fault_bad_dma = TRUE;
+		else if (code == MN_FAULT_HANG_SEND)
+			a->fault_hang_send = TRUE;
 		else
-			a->fault_double_complete = a->fault_bad_dma = FALSE;
+			a->fault_double_complete = a->fault_bad_dma =
+				a->fault_hang_send = FALSE;
 		NdisReleaseSpinLock(&a->tx_lock);
 		if (code == MN_FAULT_NONE && a->leak) {
 			NdisFreeMemory(a->leak, MN_LEAK_BYTES, 0);
@@ -150,6 +156,7 @@ NDIS_STATUS mn_fault_request(struct mn_adapter *a, ULONG code,
 	case MN_FAULT_LEAK:
 	case MN_FAULT_DOUBLE_COMPLETE:
 	case MN_FAULT_BAD_DMA:
+	case MN_FAULT_HANG_SEND:
 		DbgPrint("mocknic: fault %lu (%s) armed in %s\n", code,
 			 mn_fault_name(code), where);
 		return mn_fault_arm(a, code);

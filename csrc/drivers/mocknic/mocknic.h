@@ -161,6 +161,7 @@ struct mn_adapter {
 	ULONG hang_mark, hang_checks;	/* CheckForHang's view of tx_clean */
 	BOOLEAN fault_double_complete;
 	BOOLEAN fault_bad_dma;
+	BOOLEAN fault_hang_send;
 	ULONGLONG xmit_ok, xmit_error;
 
 	/*
