@@ -199,11 +199,11 @@ def _status(args):
         _print_json(reply)
         return EXIT_OK
     rows = [(a["name"], a["state"], "up" if a["link"] else "down", a["pid"] or "-",
-             a["driver"], a["mac"] or "-", a["restarts"],
+             a["driver"], a["mac"] or "-", a["restarts"], a.get("resets", 0),
              f"{a['uptime']:.0f}s" if a["uptime"] is not None else "-",
              configuration.format_size(a["stack_size"])) for a in reply["adapters"]]
     _table(rows, ("ADAPTER", "STATE", "LINK", "HOST PID", "DRIVER", "MAC", "RESTARTS",
-                  "UPTIME", "STACK"))
+                  "RESETS", "UPTIME", "STACK"))
     return EXIT_OK
 
 
