@@ -539,7 +539,7 @@ def _info_arguments(parser):
 def _driver_info(args):
     import trio
 
-    from . import driverinfo, drivers
+    from . import driverinfo, drivers, peimage
     from .store import DriverStore, StoreError
 
     stored = None
@@ -560,9 +560,13 @@ def _driver_info(args):
         except StoreError as exc:
             return _driver_failure(args, "info", str(exc), EXIT_FAILED)
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as f:
+            data = f.read(peimage.MAX_IMAGE + 1)
     except OSError as exc:
         return _driver_failure(args, "info", f"{path}: {exc.strerror or exc}", EXIT_INVALID)
+    if len(data) > peimage.MAX_IMAGE:
+        return _driver_failure(args, "info", f"{path.name}: larger than "
+                               f"{peimage.MAX_IMAGE >> 20} MiB: not a driver image", EXIT_FAILED)
     report = trio.run(functools.partial(driverinfo.describe, data, path.name,
                                         run_driver_entry=not args.no_driver_entry))
     report["file"] = str(path)

@@ -86,6 +86,16 @@ class Section:
     name: str                   # as first written
     number: int                 # the line of its (first) header
     lines: list
+    _keys: dict | None = None   # lowercase key -> [Line], made on first use
+
+    def values(self, key):
+        """Every line whose key is ``key`` (any case), in order."""
+        if self._keys is None:
+            self._keys = {}
+            for line in self.lines:
+                if line.key is not None:
+                    self._keys.setdefault(line.key.lower(), []).append(line)
+        return self._keys.get(key.lower(), [])
 
 
 class Inf:
@@ -102,10 +112,7 @@ class Inf:
     def values(self, section, key):
         """Every line of ``section`` whose key is ``key`` (any case)."""
         found = self.section(section)
-        if found is None:
-            return []
-        return [line for line in found.lines if line.key is not None
-                and line.key.lower() == key.lower()]
+        return [] if found is None else found.values(key)
 
     def value(self, section, key):
         """The first field of the first ``key`` line of ``section``, or None."""
@@ -186,7 +193,7 @@ class _LineReader:
             if c == '"':
                 quoted = True
                 self.has_text = True
-            elif c == "\\" and not text[at + 1:].split(";", 1)[0].strip():
+            elif c == "\\" and _ends_line(text, at + 1):
                 return True                 # continued on the next line
             elif c == ",":
                 self.fields.append(self.field)
@@ -214,6 +221,13 @@ class _LineReader:
         self.fields.append(self.field)
         key = _trim(self.key) if self.key is not None else None
         return key, [_trim(field) for field in self.fields]
+
+
+def _ends_line(text, at):
+    """Whether only blanks or a comment follow ``at``."""
+    while at < len(text) and text[at] in " \t":
+        at += 1
+    return at == len(text) or text[at] == ";"
 
 
 def _trim(chars):
@@ -277,14 +291,17 @@ def _section_header(path, number, text, sections):
 def _strings(sections, raw):
     """{lowercase token: text} from [Strings], then [Strings.LANGID] for
     tokens only those define (US English, 0409, first)."""
+    by_section = {}
+    for owner, _, key, fields in raw:
+        name = owner.name.lower()
+        if key is not None and (name == "strings" or name.startswith("strings.")):
+            by_section.setdefault(name, []).append((key.lower(), ",".join(fields)))
     order = ["strings", "strings.0409"] + sorted(
-        name for name in sections if name.startswith("strings.") and name != "strings.0409")
+        name for name in by_section if name not in ("strings", "strings.0409"))
     strings = {}
     for name in order:
-        section = sections.get(name)
-        for owner, _, key, fields in raw:
-            if owner is section and key is not None:
-                strings.setdefault(key.lower(), ",".join(fields))
+        for key, text in by_section.get(name, ()):
+            strings.setdefault(key, text)
     return strings
 
 
@@ -530,11 +547,10 @@ def _source_directory(inf, name):
     """Where a file to copy lies relative to the INF: [SourceDisksFiles]
     and [SourceDisksNames] (x64-decorated first), else next to it."""
     for suffix in (".amd64", ""):
-        entry = next((line for line in (inf.section("SourceDisksFiles" + suffix) or
-                                        Section("", 0, [])).lines
-                      if line.key is not None and line.key.lower() == name.lower()), None)
-        if entry is None:
+        entries = inf.values("SourceDisksFiles" + suffix, name)
+        if not entries:
             continue
+        entry = entries[0]
         disk = entry.fields[0] if entry.fields else ""
         subdir = entry.fields[1] if len(entry.fields) > 1 else ""
         disk_path = ""

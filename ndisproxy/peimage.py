@@ -42,7 +42,7 @@ DIR_IMPORT, DIR_TLS = 1, 9
 MAX_IMAGE = 256 << 20           # SizeOfImage, as the loader bounds it
 MAX_SECTIONS = 96
 MAX_NAME = 256                  # an import name is NUL-terminated within this
-MAX_THUNKS = 65536              # per module: more is a damaged table, not a driver
+MAX_IMPORTS = 16384             # in all: real drivers import a few hundred
 MAX_MODULES = 1024
 
 
@@ -248,15 +248,21 @@ def _sections(r, table, count, size_of_image, size_of_headers):
     return tuple(sections)
 
 
-def _offset(r, image, rva, size, what):
-    """The file offset of ``size`` bytes at ``rva``, all in one place."""
+def _span(r, image, rva, size, what):
+    """(file offset of ``rva``, bytes from there to the end of its section's
+    data in the file); ``size`` of them at least."""
     if rva + size <= image.size_of_headers:
-        return rva
+        return rva, image.size_of_headers - rva
     for section in image.sections:
         if section.rva <= rva and rva + size <= section.rva + section.raw_size and \
                 not section.characteristics & SCN_CNT_UNINITIALIZED_DATA:
-            return section.raw_offset + (rva - section.rva)
+            return section.raw_offset + (rva - section.rva), section.rva + section.raw_size - rva
     raise r.fail(f"malformed image: {what} (RVA 0x{rva:x}) is not in the file's data")
+
+
+def _offset(r, image, rva, size, what):
+    """The file offset of ``size`` bytes at ``rva``, all in one place."""
+    return _span(r, image, rva, size, what)[0]
 
 
 def _string(r, image, rva, what):
@@ -283,15 +289,17 @@ def _imports(r, image):
             break
         module = _string(r, image, name_rva, "import module name")
         table = lookup or first_thunk
-        for slot in range(MAX_THUNKS + 1):
-            if slot == MAX_THUNKS:
-                raise r.fail(f"malformed image: import table of {module} has more than "
-                             f"{MAX_THUNKS} entries")
-            where = _offset(r, image, table + thunk_size * slot, thunk_size,
-                            f"import table of {module}")
-            (thunk,) = struct.unpack_from("<Q" if thunk_size == 8 else "<I", r.data, where)
+        start, room = _span(r, image, table, thunk_size, f"import table of {module}")
+        fmt = "<Q" if thunk_size == 8 else "<I"
+        for slot in range(room // thunk_size + 1):
+            if slot == room // thunk_size:
+                raise r.fail(f"malformed image: import table of {module} runs outside the "
+                             "image's data")
+            (thunk,) = struct.unpack_from(fmt, r.data, start + thunk_size * slot)
             if not thunk:
                 break
+            if len(imports) == MAX_IMPORTS:
+                raise r.fail(f"malformed image: more than {MAX_IMPORTS} imports")
             if thunk & ordinal_bit:
                 imports.append(Import(module, None, thunk & 0xFFFF))
                 continue

@@ -97,7 +97,12 @@ class DriverStore:
         """The stored driver ``name``; KeyError if there is none, StoreError
         if its record is damaged."""
         directory = self.directory / name
-        if not _NAME.fullmatch(name) or not (directory / MANIFEST).is_file():
+        try:
+            present = _NAME.fullmatch(name) and (directory / MANIFEST).is_file()
+        except OSError as exc:
+            raise StoreError(f"{self.directory}: cannot read the store: "
+                             f"{exc.strerror or exc}") from None
+        if not present:
             raise KeyError(name)
         try:
             manifest = json.loads((directory / MANIFEST).read_text())
@@ -141,7 +146,10 @@ class DriverStore:
             raise StoreError(f"a driver {name!r} is already installed in {self.directory}; "
                              f"remove it first (ndisproxy driver remove {name})")
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            if not self.directory.is_dir():
+                # Readable by all: hosts may run as [daemon] host_user.
+                self.directory.mkdir(parents=True)
+                self.directory.chmod(0o755)
         except OSError as exc:
             raise StoreError(f"{self.directory}: cannot create the store: "
                              f"{exc.strerror or exc}") from None

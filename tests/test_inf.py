@@ -2,6 +2,7 @@
 refusal as one line naming FILE:LINE."""
 import pathlib
 import textwrap
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -341,3 +342,12 @@ def test_any_text_parses_or_is_refused_in_one_line(text):
 def test_installed_mocknic_inf_is_the_source_trees():
     source = pathlib.Path(__file__).resolve().parent.parent / "csrc/drivers/mocknic/mocknic.inf"
     assert drivers.inf_path("mocknic").read_bytes() == source.read_bytes()
+
+
+def test_pathological_text_is_read_in_linear_time():
+    start = time.monotonic()
+    inf.parse("[S]\nx = " + "\\ " * 200_000 + "y\n")
+    inf.parse("".join(f"[Strings.{i}]\nk{i} = v\n[S{i}]\na = %k{i}%\n" for i in range(20_000)))
+    elapsed = time.monotonic() - start
+    print(f"{elapsed:.2f} s")
+    assert elapsed < 10
