@@ -4,7 +4,7 @@
 the INF of its driver package (for ``ndisproxy driver install``);
 ``testing_path(name)`` one of the tiny single-purpose test drivers
 (``"recurse"``, ``"wild"``, ``"spin"``, ``"missing"``, ``"dbgprint"``,
-``"ndisapi"``).
+``"ndisapi"``, ``"kernelapi"``).
 """
 import importlib.resources
 import pathlib
