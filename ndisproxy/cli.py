@@ -440,19 +440,23 @@ def _driver_install(args):
     from . import drivers, peimage
     from .errors import ImageError
     from .inf import InfError
-    from .store import DriverStore, StoreError
+    from .store import DriverStore, StoreError, check_name, default_name
 
     inf = args.inf
     if "/" not in inf and not inf.lower().endswith(".inf") and inf in drivers.names(
             suffix=".inf"):
         inf = str(drivers.inf_path(inf))
     try:
-        stored = DriverStore(args.store).install(inf, name=args.name)
+        name = check_name(args.name if args.name is not None else default_name(inf))
+    except StoreError as exc:
+        hint = "" if args.name is not None else " (choose one with --name)"
+        return _driver_failure(args, "install", f"{exc}{hint}", EXIT_INVALID)
+    try:
+        stored = DriverStore(args.store).install(inf, name=name)
     except InfError as exc:
         return _driver_failure(args, "install", str(exc), EXIT_INVALID)
     except StoreError as exc:
-        code = EXIT_INVALID if "is not a driver name" in str(exc) else EXIT_FAILED
-        return _driver_failure(args, "install", str(exc), code)
+        return _driver_failure(args, "install", str(exc), EXIT_FAILED)
     try:
         peimage.check_file(stored.image)
         image_problem = None

@@ -304,3 +304,16 @@ async def test_a_removed_driver_is_retried_until_installed_again(require_net, tm
         await daemon.wait_state(name, "running", 40)
         assert await frame_size(daemon, name) == 1400
         nursery.cancel_scope.cancel()
+
+
+def test_cli_refuses_a_name_it_cannot_store(tmp_path):
+    inf = vendor_package(tmp_path)
+    spaced = inf.with_name("Vendor NIC.inf")
+    inf.rename(spaced)
+    result = ndisproxy("driver", "install", "--store", tmp_path / "store", spaced)
+    assert result.returncode == 2
+    assert result.stderr == ("ndisproxy driver install: 'vendor nic' is not a driver name: "
+                             "1..64 of a-z, 0-9, _ . + -, starting with a letter or digit, not "
+                             "ending in .sys (choose one with --name)\n")
+    assert ndisproxy("driver", "install", "--store", tmp_path / "store", "--name", "nic",
+                     spaced).returncode == 0
