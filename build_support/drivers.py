@@ -101,3 +101,7 @@ def build_all(source_root, out_root, temp_root):
     for folder in sorted(p for p in drivers.iterdir() if p.is_dir() and p.name != "testing"):
         build_driver(sorted(folder.glob("*.c")), out_root / f"{folder.name}.sys", libs,
                      include, temp=temp)
+        # The driver package's INF goes next to its image, as a vendor ships
+        # them: `ndisproxy driver install` finds the image there.
+        for inf in folder.glob("*.inf"):
+            shutil.copyfile(inf, out_root / inf.name)

@@ -121,6 +121,77 @@ void np_api_image_stack(struct np_image *img, struct np_api_stack *out)
 	np_ctx_stack_report(&img->ctx, out);
 }
 
+/* ---- what DriverEntry registered, for `ndisproxy driver info` --------------- */
+
+#define NP_HANDLER(field) { #field, offsetof(NDIS51_MINIPORT_CHARACTERISTICS, field) }
+
+/* The handler slots of the characteristics, in the DDK's order. */
+static const struct {
+	const char *name;
+	size_t offset;
+} handler_slots[] = {
+	NP_HANDLER(CheckForHangHandler),
+	NP_HANDLER(DisableInterruptHandler),
+	NP_HANDLER(EnableInterruptHandler),
+	NP_HANDLER(HaltHandler),
+	NP_HANDLER(HandleInterruptHandler),
+	NP_HANDLER(InitializeHandler),
+	NP_HANDLER(ISRHandler),
+	NP_HANDLER(QueryInformationHandler),
+	NP_HANDLER(ReconfigureHandler),
+	NP_HANDLER(ResetHandler),
+	NP_HANDLER(SendHandler),
+	NP_HANDLER(SetInformationHandler),
+	NP_HANDLER(TransferDataHandler),
+	NP_HANDLER(ReturnPacketHandler),
+	NP_HANDLER(SendPacketsHandler),
+	NP_HANDLER(AllocateCompleteHandler),
+	NP_HANDLER(CoCreateVcHandler),
+	NP_HANDLER(CoDeleteVcHandler),
+	NP_HANDLER(CoActivateVcHandler),
+	NP_HANDLER(CoDeactivateVcHandler),
+	NP_HANDLER(CoSendPacketsHandler),
+	NP_HANDLER(CoRequestHandler),
+	NP_HANDLER(CancelSendPacketsHandler),
+	NP_HANDLER(PnPEventNotifyHandler),
+	NP_HANDLER(AdapterShutdownHandler),
+};
+
+/* major << 8 | minor of the registered characteristics; 0 if none were. */
+unsigned np_api_image_ndis_version(struct np_image *img)
+{
+	if (!img->registered)
+		return 0;
+	return (unsigned)img->chars.MajorNdisVersion << 8 | img->chars.MinorNdisVersion;
+}
+
+/*
+ * Handler slot `slot`: its name, and the address the driver put there (0 if
+ * it left it NULL).  -1 past the last slot of the version it registered.
+ */
+int np_api_image_handler(struct np_image *img, unsigned slot, const char **name,
+			 uint64_t *address)
+{
+	PVOID fn;
+
+	if (!img->registered || slot >= NP_ARRAY_SIZE(handler_slots) ||
+	    handler_slots[slot].offset + sizeof(PVOID) > img->chars_len)
+		return -1;
+	memcpy(&fn, (const char *)&img->chars + handler_slots[slot].offset, sizeof(fn));
+	*name = handler_slots[slot].name;
+	*address = (uintptr_t)fn;
+	return 0;
+}
+
+int np_api_import_status(const char *module, const char *fn)
+{
+	int known;
+
+	if (np_module_lookup(module, fn, &known))
+		return 0;
+	return known ? 1 : 2;
+}
+
 /* Adapters hold a pointer to their image: they must all be gone first. */
 void np_api_image_free(struct np_image *img)
 {

@@ -361,7 +361,8 @@ class Host:
         else:
             raise TypeError(f"wire {wire!r}: TapWire, VxlanWire, LoopbackWire or SocketWire()")
         others = [a.config for a in self._daemon.adapters.values()]
-        config = configuration.adapter_config(table, others=others, name=f"adapter {name}")
+        config = configuration.adapter_config(table, others=others, name=f"adapter {name}",
+                                              store=self._daemon.config.daemon.driver_store)
         if socket_wire:
             config = dataclasses.replace(config, wire=configuration.WireConfig(kind="socket"))
         state = await self._daemon.add_adapter(config)

@@ -12,7 +12,9 @@ usage errors).
 """
 import argparse
 import dataclasses
+import functools
 import json
+import pathlib
 import sys
 from typing import Callable
 
@@ -384,6 +386,314 @@ VERBS = {
 }
 
 
+# -- driver: the driver store and driver info ---------------------------------
+
+
+def _driver_arguments(parser):
+    parser.usage = "%(prog)s [-h] [--json] ACTION ..."
+    actions = parser.add_subparsers(prog="ndisproxy driver", metavar="ACTION", dest="action",
+                                    help=argparse.SUPPRESS)
+    for name, action in DRIVER_ACTIONS.items():
+        sub = actions.add_parser(name, help=action.help, description=action.description,
+                                 epilog=action.examples,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+        # Also after the action (`driver list --json`); SUPPRESS keeps the
+        # parent's value when it is given before it instead.
+        sub.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                         help="print one JSON object on stdout instead of text")
+        action.arguments(sub)
+        sub.set_defaults(driver_run=action.run)
+
+
+def _store_argument(parser):
+    from .store import DEFAULT_STORE
+    parser.add_argument("--store", metavar="DIR", default=str(DEFAULT_STORE),
+                        help="the driver store (default %(default)s; the daemon's is "
+                             "[daemon] driver_store)")
+
+
+def _driver(args):
+    if getattr(args, "action", None) is None:
+        print("ndisproxy driver: an ACTION is needed: "
+              f"{', '.join(DRIVER_ACTIONS)} (ndisproxy driver --help)", file=sys.stderr)
+        return EXIT_INVALID
+    return args.driver_run(args)
+
+
+def _driver_failure(args, verb, message, code):
+    if args.json:
+        _print_json({"ok": False, "error": message})
+    else:
+        print(f"ndisproxy driver {verb}: {message}", file=sys.stderr)
+    return code
+
+
+def _install_arguments(parser):
+    parser.add_argument("inf", metavar="FILE.inf",
+                        help="the driver package's INF, its files next to it; or the name of "
+                             "a bundled driver (mocknic)")
+    parser.add_argument("--name", metavar="NAME",
+                        help="install under this name (default: the INF's file name in "
+                             "lower case)")
+    _store_argument(parser)
+
+
+def _driver_install(args):
+    from . import drivers, peimage
+    from .errors import ImageError
+    from .inf import InfError
+    from .store import DriverStore, StoreError, check_name, default_name
+
+    inf = args.inf
+    if "/" not in inf and not inf.lower().endswith(".inf") and inf in drivers.names(
+            suffix=".inf"):
+        inf = str(drivers.inf_path(inf))
+    try:
+        name = check_name(args.name if args.name is not None else default_name(inf))
+    except StoreError as exc:
+        hint = "" if args.name is not None else " (choose one with --name)"
+        return _driver_failure(args, "install", f"{exc}{hint}", EXIT_INVALID)
+    try:
+        stored = DriverStore(args.store).install(inf, name=name)
+    except InfError as exc:
+        return _driver_failure(args, "install", str(exc), EXIT_INVALID)
+    except StoreError as exc:
+        return _driver_failure(args, "install", str(exc), EXIT_FAILED)
+    try:
+        peimage.check_file(stored.image)
+        image_problem = None
+    except ImageError as exc:
+        image_problem = str(exc)
+    manifest = stored.manifest
+    if args.json:
+        _print_json({"ok": True, "store": args.store, "directory": str(stored.directory),
+                     "image_problem": image_problem, "driver": manifest})
+        return EXIT_OK
+    version = manifest["driver_version"] or "no DriverVer"
+    print(f"installed {stored.name} ({manifest['provider'] or 'no provider'}, {version}) in "
+          f"{stored.directory}: {manifest['image']}, {len(stored.parameters)} parameter "
+          f"default{'s' if len(stored.parameters) != 1 else ''}")
+    for warning in manifest["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
+    if image_problem:
+        print(f"warning: it will not run here: {image_problem} "
+              f"(ndisproxy driver info {stored.name})", file=sys.stderr)
+    return EXIT_OK
+
+
+def _driver_list(args):
+    from .store import DriverStore, StoreError
+    store = DriverStore(args.store)
+    try:
+        installed = store.drivers()
+    except StoreError as exc:
+        return _driver_failure(args, "list", str(exc), EXIT_FAILED)
+    if args.json:
+        _print_json({"ok": True, "store": args.store,
+                     "drivers": [dict(d.manifest, directory=str(d.directory))
+                                 for d in installed]})
+        return EXIT_OK
+    if not installed:
+        print(f"no drivers installed in {args.store}")
+        return EXIT_OK
+    rows = [(d.name, d.manifest["image"], d.manifest["driver_version"] or "-",
+             d.manifest["provider"] or "-", len(d.parameters),
+             d.manifest["installed"].replace("T", " ").removesuffix("+00:00"))
+            for d in installed]
+    _table(rows, ("NAME", "IMAGE", "VERSION", "PROVIDER", "PARAMETERS", "INSTALLED (UTC)"))
+    return EXIT_OK
+
+
+def _remove_arguments(parser):
+    parser.add_argument("name", metavar="NAME", help="the installed driver's name")
+    _store_argument(parser)
+
+
+def _driver_remove(args):
+    from .store import DriverStore, StoreError
+    store = DriverStore(args.store)
+    try:
+        store.remove(args.name)
+    except KeyError:
+        return _driver_failure(args, "remove", _not_installed(store, args.name), EXIT_INVALID)
+    except StoreError as exc:
+        return _driver_failure(args, "remove", str(exc), EXIT_FAILED)
+    if args.json:
+        _print_json({"ok": True, "store": args.store, "removed": args.name})
+    else:
+        print(f"removed {args.name} from {args.store}")
+    return EXIT_OK
+
+
+def _not_installed(store, name):
+    try:
+        installed = ", ".join(store.names()) or "none"
+    except Exception:       # noqa: BLE001 - the listing is only a hint here
+        installed = "unreadable"
+    return f"no driver {name!r} in {store.directory} (installed: {installed})"
+
+
+def _info_arguments(parser):
+    parser.add_argument("driver", metavar="FILE.sys|NAME",
+                        help="a driver image (a path with a / or ending in .sys), or the name "
+                             "of an installed or bundled driver")
+    parser.add_argument("--no-driver-entry", action="store_true",
+                        help="only read the file; do not run DriverEntry")
+    _store_argument(parser)
+
+
+def _driver_info(args):
+    import trio
+
+    from . import driverinfo, drivers, peimage
+    from .store import DriverStore, StoreError
+
+    stored = None
+    value = args.driver
+    if "/" in value or value.lower().endswith(".sys"):
+        path = pathlib.Path(value)
+    else:
+        store = DriverStore(args.store)
+        try:
+            stored = store.get(value)
+            path = stored.image
+        except KeyError:
+            try:
+                path = drivers.path(value)
+            except FileNotFoundError:
+                return _driver_failure(args, "info", _not_installed(store, value)
+                                       + f" and no bundled driver {value!r}", EXIT_INVALID)
+        except StoreError as exc:
+            return _driver_failure(args, "info", str(exc), EXIT_FAILED)
+    try:
+        with open(path, "rb") as f:
+            data = f.read(peimage.MAX_IMAGE + 1)
+    except OSError as exc:
+        return _driver_failure(args, "info", f"{path}: {exc.strerror or exc}", EXIT_INVALID)
+    if len(data) > peimage.MAX_IMAGE:
+        return _driver_failure(args, "info", f"{path.name}: larger than "
+                               f"{peimage.MAX_IMAGE >> 20} MiB: not a driver image", EXIT_FAILED)
+    report = trio.run(functools.partial(driverinfo.describe, data, path.name,
+                                        run_driver_entry=not args.no_driver_entry))
+    report["file"] = str(path)
+    report["driver"] = stored.name if stored is not None else None
+    if stored is not None:
+        report["store"] = {key: stored.manifest.get(key)
+                           for key in ("provider", "driver_version", "inf", "installed")}
+        report["store"]["parameters"] = stored.parameters
+    if args.json:
+        _print_json(report)
+    else:
+        _print_driver_info(report)
+        for problem in report["problems"]:
+            print(problem, file=sys.stderr)
+    return EXIT_OK if report["ok"] else EXIT_FAILED
+
+
+def _print_driver_info(report):
+    name = report["name"]
+    if "machine" not in report:         # the headers could not be read
+        print(f"{name}: {report['file']} ({report['size']} bytes)")
+        return
+    entry = report["entry_point"]
+    print(f"{name}: {report['machine']} {report['format']}, {report['subsystem']} subsystem "
+          f"({report['subsystem_code']}), entry point RVA {entry['rva']}"
+          + (f" in {entry['section']}" if entry["section"] else ""))
+    print(f"file       {report['file']} ({report['size']} bytes, "
+          f"sha256 {report['sha256'][:16]}...)")
+    if report.get("store"):
+        store = report["store"]
+        print(f"stored as  {report['driver']} from {store['inf']} ({store['provider'] or '-'}, "
+              f"{store['driver_version'] or '-'}), {len(store['parameters'])} parameter "
+              f"defaults")
+    print(f"image      base {report['image_base']}, {report['size_of_image']} bytes mapped, "
+          f"section alignment 0x{report['section_alignment']:x}, file alignment "
+          f"0x{report['file_alignment']:x}")
+    print("sections")
+    _table([("  " + s["name"], s["rva"], s["virtual_size"], s["raw_size"], s["protection"],
+             ",".join(s["kinds"]) or "-") for s in report["sections"]],
+           ("  NAME", "RVA", "SIZE", "IN FILE", "PROT", "HOLDS"))
+    total = sum(len(m["functions"]) for m in report["imports"])
+    missing = report["unresolved"]
+    state = f"{len(missing)} unresolved" if missing else "all resolved"
+    print(f"imports    {total} from {len(report['imports'])} module"
+          f"{'s' if len(report['imports']) != 1 else ''}, {state}")
+    if report["imports"]:
+        _table([("  " + m["module"], len(m["functions"]), m["resolved"],
+                 ", ".join(f["name"] + ("" if f["status"] == "no-export" else f" ({f['status']})")
+                           for f in m["functions"] if f["status"] != "resolved") or "-")
+                for m in report["imports"]],
+               ("  MODULE", "IMPORTS", "RESOLVED", "UNRESOLVED"))
+    probe = report["driver_entry"]
+    if probe is None:
+        why = "--no-driver-entry" if not report["problems"] else "the image cannot load"
+        print(f"DriverEntry not run ({why})")
+        return
+    version = probe.get("ndis_version")
+    deepest = (probe.get("stack") or {}).get("lifetime")
+    facts = ["in a sandboxed driver host"]
+    if deepest is not None:
+        facts.append(f"{deepest / 1024:.1f} KiB of stack")
+    if probe["kind"] == "HostError":
+        print(f"DriverEntry not run: {probe['error']}")
+        return
+    if probe["ok"]:
+        print(f"DriverEntry registered an NDIS {version[0]}.{version[1]} miniport "
+              f"({', '.join(facts)})")
+    else:
+        print(f"DriverEntry failed ({', '.join(facts)}): {probe['error']}")
+    handlers = [(f"  {slot}", where) for slot, where in probe.get("handlers", {}).items()
+                if where]
+    if handlers:
+        _table(handlers, ("  HANDLER", "ADDRESS"))
+    for line in probe.get("log") or []:
+        print(f"  DbgPrint: {line}")
+
+
+def _action(help, description, examples, arguments, run):
+    return Command(help=help, description=description, examples=examples,
+                   arguments=arguments, run=run)
+
+
+DRIVER_ACTIONS = {
+    "install": _action(
+        "install a driver package from its INF into the store",
+        "Read the INF (Class=Net; the NTamd64 models of [Manufacturer]; their install\n"
+        "sections' CopyFiles and AddReg), copy the files it names from beside it into\n"
+        "the store, and record the driver with its registry parameter defaults: the\n"
+        "values NdisReadConfiguration returns, unless [adapter.parameters] overrides\n"
+        "them. The config's driver = \"NAME\" then runs it. A malformed INF is one line\n"
+        "naming FILE:LINE (exit status 2).",
+        "examples:\n  ndisproxy driver install /media/cdrom/amd64/e1g6032e.inf\n"
+        "  ndisproxy driver install mocknic           # the bundled mock driver's INF\n"
+        "  ndisproxy driver install --name nic2 vendor.inf --store /srv/drivers",
+        _install_arguments, _driver_install),
+    "list": _action(
+        "list the installed drivers",
+        "The drivers in the store: name, image, DriverVer, provider, how many\n"
+        "parameter defaults, when installed.",
+        "examples:\n  ndisproxy driver list\n  ndisproxy driver list --json | jq '.drivers[].name'",
+        _store_argument, _driver_list),
+    "remove": _action(
+        "remove an installed driver",
+        "Remove the driver NAME and its files from the store. A running daemon's\n"
+        "adapters keep the image they loaded; a host of theirs that restarts fails (and\n"
+        "is retried) until the driver is installed again or the config changes.",
+        "examples:\n  ndisproxy driver remove e1g6032e", _remove_arguments, _driver_remove),
+    "info": _action(
+        "describe a driver image and what its DriverEntry registers",
+        "Machine, subsystem, sections and their protections, entry point, imports per\n"
+        "module with which of them ndisproxy provides (every missing one is listed),\n"
+        "then - unless the image cannot load - DriverEntry run in a throwaway sandboxed\n"
+        "driver host: the NDIS version and the handlers it registers. Exit status: 0\n"
+        "the image can run here, 1 it cannot (each problem one line on stderr), 2 no\n"
+        "such file or driver.",
+        "examples:\n  ndisproxy driver info mocknic\n  ndisproxy driver info ./vendor.sys\n"
+        "  ndisproxy driver info --json e1g6032e | jq .unresolved",
+        _info_arguments, _driver_info),
+}
+
+
 # -- the commands -------------------------------------------------------------
 
 
@@ -454,6 +764,26 @@ COMMANDS = {
     ),
 }
 COMMANDS.update(VERBS)
+COMMANDS["driver"] = Command(
+    help="install, list, remove and describe drivers (the driver store)",
+    description=(
+        "The driver store: driver packages installed from their INF files, which the\n"
+        "config's driver = \"NAME\" runs with the INF's parameter defaults; and what a\n"
+        "driver image is and needs (driver info). These act on files, not on a running\n"
+        "daemon. docs/driver-store.md describes them.\n"
+        "\n"
+        "actions:\n" + "\n".join(f"  {name:<9}{action.help}"
+                                  for name, action in DRIVER_ACTIONS.items())),
+    examples=(
+        "examples:\n"
+        "  ndisproxy driver install vendor/e1g6032e.inf\n"
+        "  ndisproxy driver list\n"
+        "  ndisproxy driver info e1g6032e\n"
+        "  ndisproxy driver remove e1g6032e\n"
+        "  ndisproxy driver ACTION --help"),
+    arguments=_driver_arguments,
+    run=_driver,
+)
 
 
 # -- plumbing -----------------------------------------------------------------

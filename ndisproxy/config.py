@@ -14,7 +14,11 @@ then what adapters must not share), so a file always gives the same message.
 ``check_system(config)`` then compares a valid config with the running system,
 read-only: interface names taken by interfaces ndisproxy does not manage,
 existing TAPs that are missing or are not TAPs, network namespaces that do not
-exist.  docs/config.md is the reference for every key.
+exist, driver images the loader would refuse.  A driver named rather than
+given as a path is looked up in the driver store (``[daemon] driver_store``,
+ndisproxy.store), then among the bundled ones; a stored driver's INF
+parameter defaults join ``[adapter.parameters]``, which override them.
+docs/config.md is the reference for every key.
 """
 import dataclasses
 import difflib
@@ -25,9 +29,9 @@ import pathlib
 import re
 import tomllib
 
-from . import drivers
+from . import drivers, peimage, store as driver_store
 from .driver import DEFAULT_DEADLINES, DEFAULT_STACK_SIZE, MIN_STACK_SIZE
-from .errors import NdisProxyError
+from .errors import ImageError, NdisProxyError
 from ._binding import VIOLATIONS, lib
 
 DEFAULT_SOCKET = pathlib.Path("/run/ndisproxy/control.sock")
@@ -38,9 +42,9 @@ MAX_STACK_SIZE = lib.NP_STACK_MAX
 MTU_RANGE = (68, 65535)
 VNI_MAX = 2**24 - 1
 # The host's registry (csrc/include/np.h: struct np_param, NP_MAX_PARAMS):
-# names under 64 bytes, values under 192, 32 parameters per adapter.
-MAX_PARAMETERS = 32
-MAX_PARAMETER_VALUE = 191
+# names under 64 bytes, values under 192, 64 parameters per adapter.
+MAX_PARAMETERS = driver_store.MAX_PARAMETERS
+MAX_PARAMETER_VALUE = driver_store.MAX_PARAMETER_VALUE
 MAX_DWORD = 2**32 - 1
 # Interfaces whose alias starts with this belong to ndisproxy (a previous run
 # with keep_on_stop, or a crashed one); anything else is the administrator's.
@@ -59,7 +63,8 @@ _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _TOML_POSITION = re.compile(r"(.*) \(at line (\d+), column (\d+)\)")
 
 _TOP_KEYS = ("daemon", "adapter")
-_DAEMON_KEYS = ("socket", "log_level", "group", "admin_group", "host_user", "heartbeat")
+_DAEMON_KEYS = ("socket", "log_level", "group", "admin_group", "host_user", "driver_store",
+                "heartbeat")
 _ADAPTER_KEYS = ("name", "driver", "stack_size", "mtu", "isolation", "host", "existing_tap",
                  "keep_on_stop", "mac", "wire", "parameters", "restart", "deadlines",
                  "verifier_fatal", "hang_check")
@@ -104,6 +109,7 @@ class DaemonConfig:
     group: str | None = None          # may use read-only control verbs
     admin_group: str | None = None    # may also use mutating ones
     host_user: str | None = None      # driver hosts run as this user
+    driver_store: pathlib.Path = driver_store.DEFAULT_STORE   # where `driver = NAME` looks
     # Seconds a driver host may go without answering the proxy's ping
     # before it is killed and restarted; 0 turns the heartbeat off.
     heartbeat: float = 3.0
@@ -146,7 +152,8 @@ class WireConfig:
 class AdapterConfig:
     """One ``[[adapter]]``: a Linux TAP ``name`` served by ``driver``.
 
-    ``parameters`` are the registry values the driver reads, including
+    ``parameters`` are the registry values the driver reads: a stored
+    driver's INF defaults, overridden by ``[adapter.parameters]``, and
     ``NetworkAddress`` when ``mac`` is set.
     """
     name: str
@@ -205,14 +212,16 @@ def loads(text, *, name="<string>", directory=None):
     return _parse(text, pathlib.Path(name), directory.absolute())
 
 
-def adapter_config(table, *, others=(), name="<api>", directory=None):
+def adapter_config(table, *, others=(), name="<api>", directory=None, store=None):
     """One adapter from a mapping shaped like an ``[[adapter]]`` table (the
     library API's way in): validated as a config file's would be, and
     against ``others`` (AdapterConfigs already running) for what adapters
-    must not share."""
+    must not share.  ``store`` is the driver store a driver name is looked
+    up in (default /var/lib/ndisproxy/drivers)."""
     directory = pathlib.Path(directory) if directory is not None else pathlib.Path.cwd()
+    store = driver_store.DEFAULT_STORE if store is None else pathlib.Path(store)
     try:
-        adapter = _adapter(table, "adapter", directory.absolute())
+        adapter = _adapter(table, "adapter", directory.absolute(), store)
         _check_shared((*others, adapter))
     except _Invalid as exc:
         raise ConfigError(pathlib.Path(name), exc.key, exc.problem) from None
@@ -240,7 +249,7 @@ def _parse(text, path, directory):
     try:
         _check_keys(data, "", _TOP_KEYS)
         daemon = _daemon(data.get("daemon"), directory)
-        adapters = _adapters(data.get("adapter"), directory)
+        adapters = _adapters(data.get("adapter"), directory, daemon.driver_store)
     except _Invalid as exc:
         raise ConfigError(path, exc.key, exc.problem) from None
     return Config(daemon=daemon, adapters=adapters, path=path)
@@ -255,6 +264,9 @@ def _daemon(table, directory):
     if "socket" in table:
         socket = _socket_path(table["socket"], "daemon.socket", directory)
     log_level = _choice(table.get("log_level", "info"), "daemon.log_level", LOG_LEVELS)
+    store = driver_store.DEFAULT_STORE
+    if "driver_store" in table:
+        store = _directory(table["driver_store"], "daemon.driver_store", directory)
     groups = {}
     for key in ("group", "admin_group", "host_user"):
         if key in table:
@@ -269,10 +281,11 @@ def _daemon(table, directory):
         if 0 < heartbeat < 0.1:
             raise _Invalid("daemon.heartbeat", f"expected 0 (off) or at least 0.1 seconds, "
                                                f"got {heartbeat}")
-    return DaemonConfig(socket=socket, log_level=log_level, heartbeat=heartbeat, **groups)
+    return DaemonConfig(socket=socket, log_level=log_level, driver_store=store,
+                        heartbeat=heartbeat, **groups)
 
 
-def _adapters(tables, directory):
+def _adapters(tables, directory, store):
     if tables is None or tables == []:
         raise _Invalid("adapter", "no adapters configured; add at least one [[adapter]] table")
     if isinstance(tables, dict):
@@ -281,12 +294,13 @@ def _adapters(tables, directory):
     if not isinstance(tables, list):
         raise _Invalid("adapter", f"expected an array of tables ([[adapter]]), "
                                   f"got {_describe(tables)}")
-    adapters = tuple(_adapter(table, f"adapter[{i}]", directory) for i, table in enumerate(tables))
+    adapters = tuple(_adapter(table, f"adapter[{i}]", directory, store)
+                     for i, table in enumerate(tables))
     _check_shared(adapters)
     return adapters
 
 
-def _adapter(table, key, directory):
+def _adapter(table, key, directory, store):
     _expect_table(table, key, "[[adapter]]")
     _check_keys(table, key, _ADAPTER_KEYS)
     for required in ("name", "driver", "wire"):
@@ -294,7 +308,7 @@ def _adapter(table, key, directory):
             what = "table [adapter.wire]" if required == "wire" else "key"
             raise _Invalid(f"{key}.{required}", f"missing required {what}")
     name = _ifname(table["name"], f"{key}.name")
-    driver_name, driver = _driver(table["driver"], f"{key}.driver", directory)
+    driver_name, driver, defaults = _driver(table["driver"], f"{key}.driver", directory, store)
     stack_size = DEFAULT_STACK_SIZE
     if "stack_size" in table:
         stack_size = _stack_size(table["stack_size"], f"{key}.stack_size")
@@ -321,10 +335,17 @@ def _adapter(table, key, directory):
             raise _Invalid(f"{key}.mac", f"set twice: here and as {key}.parameters.{clash}; "
                                          "keep one of them")
         parameters["NetworkAddress"] = mac
-        if len(parameters) > MAX_PARAMETERS:
-            raise _Invalid(f"{key}.parameters",
-                           f"{len(parameters)} parameters, counting NetworkAddress from "
-                           f"{key}.mac; a driver can have at most {MAX_PARAMETERS}")
+    # A stored driver's INF defaults, for what the config does not set.
+    inherited = {name: value for name, value in (defaults or {}).items()
+                 if _same_parameter(parameters, name) is None}
+    if len(inherited) + len(parameters) > MAX_PARAMETERS:
+        counted = [f"NetworkAddress from {key}.mac"] if mac is not None else []
+        if inherited:
+            counted.append(f"{len(inherited)} defaults from the INF of {driver_name}")
+        raise _Invalid(f"{key}.parameters",
+                       f"{len(inherited) + len(parameters)} parameters, counting "
+                       f"{' and '.join(counted)}; a driver can have at most {MAX_PARAMETERS}")
+    parameters = {**inherited, **parameters}
     restart = _restart(table.get("restart", {}), f"{key}.restart")
     deadlines = _deadlines(table.get("deadlines", {}), f"{key}.deadlines")
     verifier_fatal = _verifier_fatal(table.get("verifier_fatal", []), f"{key}.verifier_fatal")
@@ -509,23 +530,21 @@ def _pool_name(value, key):
     return value
 
 
-def _driver(value, key, directory):
-    """(name as written, resolved path) of a bundled driver or a .sys file.
+def _driver(value, key, directory, store):
+    """(name as written, resolved path, INF parameter defaults or None) of a
+    driver installed in ``store``, a bundled driver or a .sys file.
 
     A value with a "/" or ending in ".sys" is a path; anything else names a
-    bundled driver.  Relative paths are relative to the config's directory.
+    driver in the store, else a bundled one.  Relative paths are relative to
+    the config's directory.
     """
     if not isinstance(value, str):
-        raise _Invalid(key, f"expected a bundled driver name or a path to a .sys, "
+        raise _Invalid(key, f"expected a driver name or a path to a .sys, "
                             f"got {_describe(value)}")
     if not value or "\0" in value:
         raise _Invalid(key, f"{_quote(value)} is not a driver name or path")
     if "/" not in value and not value.lower().endswith(".sys"):
-        try:
-            return value, drivers.path(value)
-        except FileNotFoundError as exc:
-            raise _Invalid(key, f'{exc}; a path to a .sys must contain "/" or end in ".sys"'
-                           ) from None
+        return _named_driver(value, key, store)
     path = directory / value
     try:
         if not path.exists():
@@ -534,7 +553,39 @@ def _driver(value, key, directory):
             raise _Invalid(key, f"{path} is not a regular file")
     except OSError as exc:
         raise _Invalid(key, f"cannot examine {path}: {exc.strerror or exc}") from None
-    return value, path.resolve()
+    return value, path.resolve(), None
+
+
+def _named_driver(value, key, store):
+    drivers_here = driver_store.DriverStore(store)
+    try:
+        stored = drivers_here.get(value)
+        return value, stored.image, stored.parameters
+    except KeyError:
+        pass
+    except driver_store.StoreError as exc:
+        raise _Invalid(key, str(exc)) from None
+    try:
+        return value, drivers.path(value), None
+    except FileNotFoundError:
+        pass
+    try:
+        installed = ", ".join(drivers_here.names()) or "none"
+    except driver_store.StoreError:
+        installed = "unreadable"
+    raise _Invalid(key, f"no driver {_quote(value)} in the driver store {store} (installed: "
+                        f"{installed}) and no bundled driver {value!r} (bundled: "
+                        f"{', '.join(drivers.names()) or 'none'}); install one with "
+                        'ndisproxy driver install FILE.inf, or give a path to a .sys (with '
+                        'a "/" or ending in ".sys")')
+
+
+def _directory(value, key, directory):
+    if not isinstance(value, str):
+        raise _Invalid(key, f"expected a directory (a string), got {_describe(value)}")
+    if not value or "\0" in value:
+        raise _Invalid(key, f"{_quote(value)} is not a directory path")
+    return pathlib.Path(os.path.normpath(directory / value))
 
 
 def _socket_path(value, key, directory):
@@ -768,9 +819,11 @@ def check_system(config):
     Raises ConfigError naming the key for: an adapter name or tap wire ifname
     taken by an interface ndisproxy does not manage (its alias does not start
     with "ndisproxy:"); with existing_tap, a missing interface or one that is
-    not a TAP; a tap wire's netns that does not exist.  A wire ifname is
-    checked where the wire is created (this namespace) and, with netns, where
-    it ends up.  OSError if netlink or a namespace cannot be read.
+    not a TAP; a tap wire's netns that does not exist; a driver image the
+    loader would refuse (damaged, another machine, unresolved imports - all
+    of them named).  A wire ifname is checked where the wire is created (this
+    namespace) and, with netns, where it ends up.  OSError if netlink or a
+    namespace cannot be read.
     """
     # Imported here: reading and validating a config needs no netlink.
     from pyroute2 import netns
@@ -794,6 +847,13 @@ def check_system(config):
             except KeyError:
                 raise ConfigError(path, f"daemon.{key}",
                                   f"group {name!r} does not exist") from None
+    for i, adapter in enumerate(config.adapters):
+        # What the daemon would refuse to start: checked here too, before
+        # anything runs (reading the file; nothing of it is loaded).
+        try:
+            peimage.check_file(adapter.driver)
+        except ImageError as exc:
+            raise ConfigError(path, f"adapter[{i}].driver", str(exc)) from None
     namespaces = set(netns.listnetns())
     links = {None: _links(None)}
     for i, adapter in enumerate(config.adapters):

@@ -31,7 +31,7 @@ import socket
 import trio
 
 from . import config as configuration
-from . import errors, netns, tap
+from . import errors, netns, peimage, tap
 from ._binding import lib, status_name
 from .backoff import Backoff
 from .host import open_adapter
@@ -161,6 +161,17 @@ def _prepare_links(adapter):
         # A UDP socket bound to local; the device sends to remote (an OSError
         # here, say an address no interface has, is the adapter's error).
         adapter.wire_fd = vxlan.open_vxlan_socket(cfg.wire.local, cfg.wire.remote)
+
+
+def _check_image(adapter):
+    """Blocking: refuse, before anything is created for it, a driver the
+    loader would refuse (wrong machine, damaged, unresolved imports - all
+    of them named).  Reading the file is not loading it: the proxy never
+    runs driver code."""
+    try:
+        peimage.check_file(adapter.config.driver)
+    except errors.ImageError as exc:
+        raise DaemonError(f"{adapter.name}: driver refused: {exc}") from None
 
 
 def _release_links(adapter):
@@ -509,7 +520,13 @@ class Daemon:
             if adapters[0].config.isolation == "inprocess":
                 status = await self._run_inprocess_host(adapters)
             else:
-                status = await self._run_process_host(adapters)
+                try:
+                    status = await self._run_process_host(adapters)
+                except DaemonError as exc:
+                    # The image went away (ndisproxy driver remove, say):
+                    # like a fault, retried with backoff.
+                    self._on_fault(adapters, {"adapter": adapters[0].name, "error": str(exc)})
+                    status = None
             if self.stopping:
                 return
             for adapter in adapters:
@@ -591,6 +608,8 @@ class Daemon:
         for adapter in group:
             adapter.scope = scope
         try:
+            for adapter in group:
+                await trio.to_thread.run_sync(_check_image, adapter)
             for adapter in group:
                 try:
                     await trio.to_thread.run_sync(_prepare_links, adapter)

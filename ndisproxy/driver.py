@@ -201,6 +201,29 @@ class DriverImage:
         if not lib.np_api_image_registered(self._handle):
             raise errors.DriverError(f"DriverEntry of {self.name} registered no miniport")
 
+    def miniport(self):
+        """What DriverEntry registered: ``(major, minor)`` NDIS version and
+        {handler slot name: address or None}, or None before registration."""
+        self._require_open()
+        version = lib.np_api_image_ndis_version(self._handle)
+        if not version:
+            return None
+        handlers = {}
+        name = ffi.new("char **")
+        address = ffi.new("uint64_t *")
+        slot = 0
+        while lib.np_api_image_handler(self._handle, slot, name, address) == 0:
+            handlers[ffi.string(name[0]).decode()] = address[0] or None
+            slot += 1
+        return (version >> 8, version & 0xFF), handlers
+
+    def where(self, address):
+        """``address`` as ``image.sys+0xOFFSET`` when it lies in the image."""
+        self._require_open()
+        if self.base <= address < self.base + self.size:
+            return f"{self.name}+0x{address - self.base:x}"
+        return f"0x{address:x}"
+
     @property
     def base(self):
         self._require_open()
@@ -309,8 +332,8 @@ class Adapter:
         rc = lib.np_api_adapter_set_param(self._handle, str(name).encode(), text.encode())
         if rc:
             raise ValueError(f"parameter {name!r}={text!r}: "
-                             f"{os.strerror(-rc) if rc < 0 else rc} "
-                             "(names < 64 bytes, values < 192, at most 32 parameters)")
+                             f"{os.strerror(-rc) if rc < 0 else rc} (names < 64 bytes, "
+                             f"values < 192, at most {lib.NP_MAX_PARAMS} parameters)")
 
     def set_deadline(self, entry_point, seconds):
         """Deadline for one entry point; ``None`` or 0 disables it."""

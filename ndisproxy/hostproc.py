@@ -33,6 +33,14 @@ The spec: {"adapters": [{"name", "driver", "stack_size", "parameters",
 "remote": [ADDRESS, PORT]} instead of "wire" (a UDP socket, no vnet
 header).  A fault is reported and ends the process with exit code 3: the
 proxy restarts the host from a fresh image.
+
+A probe (``ndisproxy driver info``) is a host for one look at a driver:
+spec {"probe": {"name": "x.sys", "image": FD_INDEX}}; in the same sandbox
+it loads the image, runs DriverEntry, sends one message and exits:
+
+    <- {"event": "probe", "ok": BOOL, "error": "..." or null, "kind": ...,
+        "ndis_version": [5, 1] or null, "handlers": {SLOT: "x.sys+0x..." or null},
+        "log": [DbgPrint lines], "stack": {...}, "sandbox": {...}}
 """
 import dataclasses
 import json
@@ -312,4 +320,37 @@ def run(sock_fd, spec, fds):
         os.write(2, f"ndisproxy host: cannot drop privileges: {exc}\n".encode())
         return EXIT_BAD_SPEC
     SANDBOX = _sandbox_report(landlocked, seccomp=True)
+    if "probe" in spec:
+        return _probe(socket.socket(fileno=sock_fd), spec["probe"], fds)
     return trio.run(_serve, sock_fd, spec, fds)
+
+
+def _probe(sock, spec, fds):
+    """Load one image, run its DriverEntry, say what it registered.  The
+    image is not freed: the process ends here, and after a fault an image
+    is abandoned, never touched again."""
+    from .driver import DriverImage
+
+    report = {"event": "probe", "ok": False, "error": None, "kind": None,
+              "ndis_version": None, "handlers": {}, "log": [], "stack": None,
+              "sandbox": SANDBOX}
+    with os.fdopen(os.dup(fds[spec["image"]]), "rb") as f:
+        data = f.read()
+    image = None
+    try:
+        image = DriverImage.load(spec["name"], data=data, run_driver_entry=False)
+        image.run_driver_entry()
+        report["ok"] = True
+    except errors.NdisProxyError as exc:
+        report["error"], report["kind"] = str(exc), type(exc).__name__
+    if image is not None:
+        report["log"] = image.log()
+        report["stack"] = image.stack_report()
+        registered = image.miniport()
+        if registered is not None:
+            report["ndis_version"] = list(registered[0])
+            report["handlers"] = {slot: image.where(address) if address else None
+                                  for slot, address in registered[1].items()}
+    sock.send(json.dumps(report).encode())
+    sock.close()
+    return 0 if report["ok"] else EXIT_FAULT

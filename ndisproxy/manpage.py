@@ -24,7 +24,7 @@ def _escape(text):
 def _options(parser):
     lines = []
     for action in parser._actions:
-        if action.help == argparse.SUPPRESS:
+        if action.help == argparse.SUPPRESS or isinstance(action, argparse._SubParsersAction):
             continue
         if action.option_strings:
             names = ", ".join(action.option_strings)
@@ -39,17 +39,36 @@ def _options(parser):
     return "\n".join(lines)
 
 
-def _page(name, summary, parser, epilog):
+def _page(name, summary, parser, epilog, actions=True):
     usage = parser.format_usage().replace("usage: ", "").strip()
     text = [HEADER, f'.TH {name.upper()} 1 "" "ndisproxy {__version__}" "ndisproxy"',
             ".SH NAME", f"{_escape(name)} \\- {_escape(summary)}",
             ".SH SYNOPSIS", ".nf", _escape(usage), ".fi",
             ".SH DESCRIPTION", _escape(parser.description or ""),
             ".SH OPTIONS", _options(parser)]
+    if actions:
+        text += _actions(parser)
     if epilog:
         text += [".SH EXAMPLES", ".nf", _escape(epilog), ".fi"]
     text += [".SH SEE ALSO", "ndisproxy(1); the documentation in the ndisproxy docs/ directory"]
     return "\n".join(text) + "\n"
+
+
+def _actions(parser):
+    """An ACTIONS section for a verb with actions of its own (``driver``):
+    each action's synopsis, description, options and examples."""
+    actions = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)),
+                   None)
+    if actions is None:
+        return []
+    text = [".SH ACTIONS"]
+    for name, sub in actions.choices.items():
+        usage = sub.format_usage().replace("usage: ", "").strip()
+        text += [f".SS {_escape(name)}", ".nf", _escape(usage), ".fi", ".PP",
+                 _escape(sub.description or ""), _options(sub)]
+        if sub.epilog:
+            text += [".PP", ".nf", _escape(sub.epilog), ".fi"]
+    return text
 
 
 def pages():
@@ -70,7 +89,7 @@ def _pages():
     subparsers = next(a for a in parser._actions
                       if isinstance(a, argparse._SubParsersAction))
     result = {"ndisproxy.1": _page("ndisproxy", "a user-space NDIS driver host for Linux",
-                                   parser, parser.epilog)}
+                                   parser, parser.epilog, actions=False)}
     for verb, command in COMMANDS.items():
         sub = subparsers.choices[verb]
         result[f"ndisproxy-{verb}.1"] = _page(f"ndisproxy-{verb}", command.help, sub,

@@ -241,8 +241,8 @@ def test_driver_that_is_a_directory(tmp_path):
 def test_unknown_bundled_driver(tmp_path):
     error = invalid(tmp_path, adapter(driver="nosuchnic"))
     assert error.key == "adapter[0].driver"
-    assert "no bundled driver 'nosuchnic'" in error.problem
-    assert "mocknic" in error.problem          # the available ones are listed
+    assert error.problem.startswith('no driver "nosuchnic" in the driver store ')
+    assert "no bundled driver 'nosuchnic' (bundled: mocknic)" in error.problem
 
 
 # -- stack sizes --------------------------------------------------------------
@@ -366,7 +366,7 @@ def test_vxlan_adapters_that_could_not_be_told_apart(tmp_path):
     ("[daemons]\n" + MINIMAL, "daemons",
      'unknown key, did you mean "daemon"? (allowed: daemon, adapter)'),
     ('[daemon]\nsockett = "/x"\n' + MINIMAL, "daemon.sockett",
-     'unknown key, did you mean "socket"? (allowed: socket, log_level, group, admin_group, host_user, heartbeat)'),
+     'unknown key, did you mean "socket"? (allowed: socket, log_level, group, admin_group, host_user, driver_store, heartbeat)'),
     (adapter('drvier = "x"'), "adapter[0].drvier",
      'unknown key, did you mean "driver"? (allowed: name, driver, stack_size, mtu, isolation, '
      'host, existing_tap, keep_on_stop, mac, wire, parameters, restart, deadlines, verifier_fatal, hang_check)'),
@@ -398,7 +398,7 @@ def test_vxlan_adapters_that_could_not_be_told_apart(tmp_path):
     (adapter("name = 5").replace('name = "ndis0"\n', ""), "adapter[0].name",
      "expected an interface name (a string), got 5"),
     (adapter("driver = 1").replace('driver = "mocknic"\n', ""), "adapter[0].driver",
-     "expected a bundled driver name or a path to a .sys, got 1"),
+     "expected a driver name or a path to a .sys, got 1"),
     (adapter("wire = 'tap'").split("[adapter.wire]")[0], "adapter[0].wire",
      'expected a table ([adapter.wire]), got "tap"'),
     (adapter(wire='kind = "token-ring"'), "adapter[0].wire.kind",
@@ -572,16 +572,18 @@ def test_bad_parameters(tmp_path, parameters, key, problem):
     assert error.problem.startswith(problem)
 
 
-def test_at_most_32_parameters(tmp_path):
-    many = "\n".join(f"P{i} = {i}" for i in range(32))
-    assert len(load(tmp_path, adapter(parameters=many)).adapters[0].parameters) == 32
-    error = invalid(tmp_path, adapter(parameters=many + "\nP32 = 32"))
+def test_at_most_max_parameters(tmp_path):
+    limit = ndisproxy.config.MAX_PARAMETERS
+    many = "\n".join(f"P{i} = {i}" for i in range(limit))
+    assert len(load(tmp_path, adapter(parameters=many)).adapters[0].parameters) == limit
+    error = invalid(tmp_path, adapter(parameters=many + f"\nP{limit} = {limit}"))
     assert (error.key, error.problem) == ("adapter[0].parameters",
-                                          "33 parameters; a driver can have at most 32")
+                                          f"{limit + 1} parameters; a driver can have at most "
+                                          f"{limit}")
     error = invalid(tmp_path, adapter('mac = "02:00:00:00:00:01"', parameters=many))
     assert error.key == "adapter[0].parameters"
-    assert error.problem == ("33 parameters, counting NetworkAddress from adapter[0].mac; "
-                             "a driver can have at most 32")
+    assert error.problem == (f"{limit + 1} parameters, counting NetworkAddress from "
+                             f"adapter[0].mac; a driver can have at most {limit}")
 
 
 # -- the file itself ----------------------------------------------------------

@@ -358,7 +358,6 @@ static inline uint32_t np_call(struct np_ctx *c, enum np_entry ep,
 
 /* ---- adapters (adapter.c) ------------------------------------------------- */
 
-#define NP_MAX_PARAMS		32
 #define NP_MAX_TIMERS		16
 #define NP_EVENT_QUEUE		1024
 #define NP_RX_RING_BYTES	(256 * 1024)

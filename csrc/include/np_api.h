@@ -17,6 +17,8 @@
 #define NP_STACK_DEFAULT 65536
 #define NP_STACK_MIN 16384
 #define NP_STACK_MAX 67108864
+/* Registry parameters per adapter (INF defaults and the config's together). */
+#define NP_MAX_PARAMS 64
 /* A refusal to call into a context whose driver already faulted. */
 #define NP_REFUSED_FAULTED 3758096385
 /* Fault codes of our own, beside the NTSTATUS ones the trap reports. */
@@ -190,6 +192,12 @@ size_t np_api_image_log(struct np_image *img, uint64_t since, char *out,
 void np_api_image_fault(struct np_image *img, struct np_api_fault *out);
 void np_api_image_stack(struct np_image *img, struct np_api_stack *out);
 void np_api_image_free(struct np_image *img);
+/* What DriverEntry registered (driver info): 0 before NdisMRegisterMiniport. */
+unsigned np_api_image_ndis_version(struct np_image *img);
+int np_api_image_handler(struct np_image *img, unsigned slot, const char **name,
+			 uint64_t *address);
+/* What binding MODULE!fn would do: 0 bound, 1 no such export, 2 no such module. */
+int np_api_import_status(const char *module, const char *fn);
 
 int np_api_adapter_create(struct np_image *img, size_t stack_size,
 			  struct np_adapter **out, char *err, size_t errlen);
