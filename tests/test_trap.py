@@ -85,6 +85,16 @@ def test_wild_pointer_is_an_access_violation_with_image_offset(load):
     assert f"at wild.sys+{offset}" in str(fault)
 
 
+def test_wild_pointer_report_shows_the_faulting_code(load):
+    adapter = load("wild").create_adapter()
+    with pytest.raises(AccessViolationFault) as info:
+        adapter.initialize()
+    # The store of 0x0badf00d: c7 (mov r/m32, imm32, perhaps after an
+    # address-size prefix), then the immediate.
+    code = str(info.value).split("(code ", 1)[1].split(")")[0]
+    assert code.split()[:2].count("c7") == 1 and "0d f0 ad 0b" in code
+
+
 def floating_point_state():
     """What the calling thread's control state does to arithmetic: MXCSR
     rounding (SSE doubles) and x87 precision (long double square root)."""
