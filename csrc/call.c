@@ -83,13 +83,19 @@ static void describe(struct np_ctx *c, struct np_api_fault *out)
 {
 	const struct np_fault *f = &c->fault;
 	struct np_image *img = c->image;
-	uintptr_t base = (uintptr_t)img->base;
 	Dl_info info;
+	unsigned m;
 
-	if (f->pc >= base && f->pc < base + img->size) {
-		snprintf(out->where, sizeof(out->where), "%s+0x%lx",
-			 img->name, (unsigned long)(f->pc - base));
-	} else if (dladdr((void *)f->pc, &info) && info.dli_sname) {
+	for (m = 0; m < img->npe; m++) {
+		uintptr_t base = (uintptr_t)img->pe[m].base;
+
+		if (f->pc >= base && f->pc < base + img->pe[m].size) {
+			snprintf(out->where, sizeof(out->where), "%s+0x%lx",
+				 img->pe[m].name, (unsigned long)(f->pc - base));
+			return;
+		}
+	}
+	if (dladdr((void *)f->pc, &info) && info.dli_sname) {
 		/* Inside one of our exports, on the driver's behalf. */
 		snprintf(out->where, sizeof(out->where), "%s+0x%lx (called by %s)",
 			 info.dli_sname,
@@ -117,6 +123,15 @@ void np_ctx_fault_report(struct np_ctx *c, struct np_api_fault *out)
 	if (c->fault.sp && c->fault.sp <= c->stack.top)
 		out->depth = c->stack.top - c->fault.sp;
 	describe(c, out);
+	/* A trapped fault in driver code: which instruction, and what it is. */
+	if (c->fault.signo) {
+		size_t n = np_insn_fetch(c->image, c->fault.pc, out->insn), len;
+
+		len = np_insn_describe(out->insn, n, c->fault.addr,
+				       out->insn_text, sizeof(out->insn_text));
+		out->insn_decoded = len != 0;
+		out->insn_len = (uint8_t)(len ? len : n < 8 ? n : 8);
+	}
 }
 
 /* The driver faulted in this call: keep the report, abandon the image. */

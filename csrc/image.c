@@ -16,12 +16,28 @@
 static const char registry_root[] =
 	"\\Registry\\Machine\\System\\CurrentControlSet\\Services\\";
 
+/* \Registry\...\Services\<name without its extension>, as Windows passes it. */
+static void registry_path(UNICODE_STRING *path, WCHAR *buf, size_t cap,
+			  const char *name)
+{
+	size_t i, n = 0;
+
+	for (i = 0; registry_root[i] && n < cap - 1; i++)
+		buf[n++] = (WCHAR)registry_root[i];
+	for (i = 0; name[i] && name[i] != '.' && n < cap - 1; i++)
+		buf[n++] = (WCHAR)name[i];
+	buf[n] = 0;
+	path->Buffer = buf;
+	path->Length = (USHORT)(n * 2);
+	path->MaximumLength = (USHORT)(n * 2 + 2);
+}
+
 int np_api_image_load(const uint8_t *data, size_t len, const char *name,
+		      const struct np_api_helper *helpers, size_t nhelpers,
 		      size_t stack_size, struct np_image **out, char *err,
 		      size_t errlen)
 {
 	struct np_image *img;
-	size_t i, n;
 
 	*out = NULL;
 	if (!stack_size)
@@ -40,7 +56,7 @@ int np_api_image_load(const uint8_t *data, size_t len, const char *name,
 	}
 	strncpy(img->name, name, sizeof(img->name) - 1);
 	atomic_flag_clear(&img->log.lock);
-	if (np_pe_load(img, data, len, err, errlen))
+	if (np_pe_load(img, data, len, helpers, nhelpers, err, errlen))
 		goto err_free;
 	if (np_ctx_init(&img->ctx, img, stack_size, NP_IMAGE_ARENA)) {
 		np_set_error(err, errlen, "cannot map the image's stack and arena");
@@ -48,16 +64,8 @@ int np_api_image_load(const uint8_t *data, size_t len, const char *name,
 	}
 	img->ctx.deadline_ns[NP_EP_DRIVER_ENTRY] = 5000ULL * 1000 * 1000;
 
-	/* \Registry\...\Services\<name without .sys>, as Windows passes it. */
-	n = 0;
-	for (i = 0; registry_root[i] && n < NP_ARRAY_SIZE(img->registry_path_buf) - 1; i++)
-		img->registry_path_buf[n++] = (WCHAR)registry_root[i];
-	for (i = 0; img->name[i] && img->name[i] != '.' &&
-		    n < NP_ARRAY_SIZE(img->registry_path_buf) - 1; i++)
-		img->registry_path_buf[n++] = (WCHAR)img->name[i];
-	img->registry_path.Buffer = img->registry_path_buf;
-	img->registry_path.Length = (USHORT)(n * 2);
-	img->registry_path.MaximumLength = (USHORT)(n * 2 + 2);
+	registry_path(&img->registry_path, img->registry_path_buf,
+		      NP_ARRAY_SIZE(img->registry_path_buf), img->name);
 	img->driver_object.Type = 4;
 	img->driver_object.Size = sizeof(DRIVER_OBJECT);
 	img->driver_object.DriverStart = img->base;
@@ -73,12 +81,36 @@ err_free:
 }
 
 typedef NTSTATUS (NDISAPI *driver_entry_fn)(PDRIVER_OBJECT, PUNICODE_STRING);
+typedef NTSTATUS (NDISAPI *dll_initialize_fn)(PUNICODE_STRING);
 
+/*
+ * As Windows loads an export driver for the driver that imports it: each
+ * helper's DllInitialize with its own registry path, in the order the
+ * helpers were given, and DriverEntry only when they all succeeded.
+ */
 static uint64_t thunk_driver_entry(void *arg)
 {
 	struct np_image *img = arg;
 	driver_entry_fn entry = (driver_entry_fn)(img->base + img->entry_rva);
+	unsigned m;
 
+	for (m = 1; m < img->npe; m++) {
+		struct np_pe *pe = &img->pe[m];
+		dll_initialize_fn init;
+		UNICODE_STRING path;
+		WCHAR buf[128];
+		NTSTATUS status;
+
+		if (!pe->dll_initialize_rva)
+			continue;
+		init = (dll_initialize_fn)(pe->base + pe->dll_initialize_rva);
+		registry_path(&path, buf, NP_ARRAY_SIZE(buf), pe->name);
+		status = init(&path);
+		if (status) {
+			img->failed_helper = (int)m - 1;
+			return (uint32_t)status;
+		}
+	}
 	return (uint32_t)entry(&img->driver_object, &img->registry_path);
 }
 
@@ -94,6 +126,23 @@ uint32_t np_api_image_driver_entry(struct np_image *img, int32_t *status)
 			thunk_driver_entry, img, &rv);
 	*status = (int32_t)rv;
 	return fault;
+}
+
+/* The helper (by index) whose DllInitialize failed, or -1. */
+int np_api_image_failed_helper(struct np_image *img)
+{
+	return img->failed_helper;
+}
+
+/* Pages that had to be writable and executable (SectionAlignment < 4 KiB). */
+uint32_t np_api_image_wx_pages(struct np_image *img)
+{
+	uint32_t n = 0;
+	unsigned m;
+
+	for (m = 0; m < img->npe; m++)
+		n += img->pe[m].wx_pages;
+	return n;
 }
 
 int np_api_image_registered(struct np_image *img)

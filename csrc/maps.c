@@ -7,6 +7,8 @@
  * cycles.  Only setup and teardown paths call in here (never an export that
  * a fault or watchdog can abort), so a plain mutex is fine.
  */
+#define _GNU_SOURCE
+#include <errno.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -26,14 +28,8 @@ static pthread_mutex_t maps_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct np_map_entry maps[NP_MAX_MAPS];
 static size_t nmaps;
 
-void *np_map(size_t len, int prot, const char *kind)
+static void *record(void *p, size_t len, const char *kind)
 {
-	void *p;
-
-	p = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		 -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
 	pthread_mutex_lock(&maps_lock);
 	if (nmaps == NP_MAX_MAPS) {
 		pthread_mutex_unlock(&maps_lock);
@@ -47,6 +43,36 @@ void *np_map(size_t len, int prot, const char *kind)
 	nmaps++;
 	pthread_mutex_unlock(&maps_lock);
 	return p;
+}
+
+void *np_map(size_t len, int prot, const char *kind)
+{
+	void *p;
+
+	p = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		 -1, 0);
+	return p == MAP_FAILED ? NULL : record(p, len, kind);
+}
+
+/*
+ * Exactly at addr, or NULL (errno EEXIST when something is there already).
+ * Kernels before 4.17 ignore MAP_FIXED_NOREPLACE and may place the mapping
+ * elsewhere: that counts as taken too.
+ */
+void *np_map_at(uintptr_t addr, size_t len, int prot, const char *kind)
+{
+	void *p;
+
+	p = mmap((void *)addr, len, prot, MAP_PRIVATE | MAP_ANONYMOUS |
+		 MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	if ((uintptr_t)p != addr) {
+		munmap(p, len);
+		errno = EEXIST;
+		return NULL;
+	}
+	return record(p, len, kind);
 }
 
 void np_unmap(void *addr, size_t len)

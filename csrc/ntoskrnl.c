@@ -15,7 +15,6 @@
 #include "np.h"
 #include "np_winfmt.h"
 
-#define NP_TICK_100NS	156250U	/* 15.625 ms, Windows' default clock tick */
 #define NP_EPOCH_DELTA	116444736000000000ULL
 
 static NDISAPI PVOID np_ntos_memcpy(PVOID d, const void *s, SIZE_T n)
@@ -87,13 +86,19 @@ NDISAPI ULONG DbgPrintEx(ULONG component, ULONG level, PCSTR format, ...)
 	return STATUS_SUCCESS;
 }
 
-NDISAPI VOID KeQuerySystemTime(PLARGE_INTEGER time)
+/* Also what KUSER_SHARED_DATA.SystemTime reads (emulate.c): signal-safe. */
+uint64_t np_system_time(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	time->QuadPart = (LONGLONG)(NP_EPOCH_DELTA +
-		(uint64_t)ts.tv_sec * 10000000ULL + (uint64_t)ts.tv_nsec / 100);
+	return NP_EPOCH_DELTA + (uint64_t)ts.tv_sec * 10000000ULL +
+	       (uint64_t)ts.tv_nsec / 100;
+}
+
+NDISAPI VOID KeQuerySystemTime(PLARGE_INTEGER time)
+{
+	time->QuadPart = (LONGLONG)np_system_time();
 }
 
 NDISAPI VOID KeQueryTickCount(PLARGE_INTEGER ticks)
@@ -178,6 +183,7 @@ NDISAPI VOID KeBugCheckEx(ULONG code, ULONG_PTR p1, ULONG_PTR p2,
 	if (!t || !atomic_load(&t->in_driver))
 		return;
 	t->fault.code = NP_FAULT_BUGCHECK;
+	t->fault.signo = 0;
 	t->fault.entry = t->entry;
 	t->fault.irql = t->irql;
 	t->fault.pc = (uintptr_t)__builtin_return_address(0);

@@ -1,24 +1,33 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * pe.c - loading a PE32+ driver image into the host.
+ * pe.c - loading a PE32+ driver image, and the helper DLLs it imports,
+ * into the host.
  *
  * Order matters, and nothing of the driver runs before the last step:
  *   1. validate every header against the file size (each field read through
  *      an unaligned-safe accessor, each RVA checked against SizeOfImage);
- *   2. map SizeOfImage bytes read-write and copy headers and sections;
- *   3. apply DIR64 base relocations;
+ *   2. map SizeOfImage bytes read-write (at the preferred base only when the
+ *      relocations were stripped) and copy headers and sections;
+ *   3. apply DIR64 base relocations, and give a /GS image a random
+ *      __security_cookie, as Windows' loader does;
  *   4. bind every import by name against the module tables (NDIS.SYS,
- *      ntoskrnl.exe, HAL.dll), collecting *all* the unresolved ones into one
+ *      ntoskrnl.exe, HAL.dll) and, for the driver, the export directories
+ *      of its helper DLLs, collecting *all* the unresolved ones into one
  *      error before giving up - ndiswrapper stops at the first;
- *   5. only then set per-section protections (the import table may sit in
- *      read-only .rdata, so binding comes first).
- * Ordinal imports, TLS directories, other machines and W+X sections are
- * refused by name.  Errors are one line: the caller shows them as they are.
+ *   5. only then set protections, page by page (the import table may sit
+ *      in read-only .rdata, so binding comes first).
+ * Steps 1-3 run for every module before any is bound.  Ordinal imports of
+ * kernel modules, TLS directories, other machines, W+X sections,
+ * forwarded exports and __C_specific_handler (structured exception
+ * handling) are refused by name.  Errors are one line: the caller shows
+ * them as they are.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 
 #include "np.h"
 
@@ -31,9 +40,15 @@
 #define IMAGE_SCN_MEM_READ		0x40000000U
 #define IMAGE_SCN_MEM_WRITE		0x80000000U
 #define IMAGE_SCN_CNT_UNINITIALIZED	0x00000080U
+#define IMAGE_FILE_RELOCS_STRIPPED	0x0001
+#define DIR_EXPORT			0
 #define DIR_IMPORT			1
 #define DIR_BASERELOC			5
 #define DIR_TLS				9
+#define DIR_LOAD_CONFIG			10
+#define LOAD_CONFIG_COOKIE		0x58	/* SecurityCookie in the PE32+ layout */
+#define GS_DEFAULT_COOKIE		0x00002B992DDFA232ULL
+#define NP_USER_TOP			0x800000000000ULL	/* 47-bit user space */
 #define IMAGE_REL_BASED_ABSOLUTE	0
 #define IMAGE_REL_BASED_DIR64		10
 #define NP_IMAGE_MAX			(256UL * 1024 * 1024)
@@ -72,6 +87,10 @@ static uint64_t rd64(const uint8_t *p)
 	return v;
 }
 
+static const struct np_module *const kernel_modules[] = {
+	&np_ndis_module, &np_ntoskrnl_module, &np_hal_module,
+};
+
 struct pe_section {
 	char name[9];
 	uint32_t vsize, rva, rawsize, rawptr, flags;
@@ -80,6 +99,9 @@ struct pe_section {
 struct pe_info {
 	const uint8_t *file;
 	size_t len;
+	int helper;			/* a helper DLL: no entry point needed */
+	uint16_t characteristics;
+	uint32_t section_align;
 	uint32_t size_of_image, size_of_headers, entry_rva;
 	uint64_t image_base;
 	uint32_t ndirs;
@@ -138,6 +160,7 @@ static int parse_headers(struct pe_info *pi, char *err, size_t errlen)
 	machine = rd16(f + lfanew + 4);
 	nsec = rd16(f + lfanew + 6);
 	optsize = rd16(f + lfanew + 20);
+	pi->characteristics = rd16(f + lfanew + 22);
 	if (machine != IMAGE_FILE_MACHINE_AMD64) {
 		np_set_error(err, errlen,
 			     "wrong machine 0x%04x (%s): only x86-64 (0x8664) drivers can run here",
@@ -165,6 +188,7 @@ static int parse_headers(struct pe_info *pi, char *err, size_t errlen)
 	}
 	pi->entry_rva = rd32(f + opt_off + OPT_ENTRY);
 	pi->image_base = rd64(f + opt_off + OPT_IMAGE_BASE);
+	pi->section_align = rd32(f + opt_off + OPT_SECTION_ALIGN);
 	pi->size_of_image = rd32(f + opt_off + OPT_SIZE_OF_IMAGE);
 	pi->size_of_headers = rd32(f + opt_off + OPT_SIZE_OF_HEADERS);
 	pi->ndirs = rd32(f + opt_off + OPT_NUM_DIRS);
@@ -258,6 +282,8 @@ static int parse_headers(struct pe_info *pi, char *err, size_t errlen)
 			return -1;
 		}
 	}
+	if (pi->helper && pi->entry_rva == 0)
+		return 0;	/* DLLs may have none; it is never called anyway */
 	if (!rva_ok(pi, pi->entry_rva, 1) || pi->entry_rva == 0) {
 		np_set_error(err, errlen,
 			     "malformed image: entry point RVA 0x%x lies outside the image",
@@ -272,14 +298,65 @@ truncated_dos:
 	return -1;
 }
 
-static int relocate(struct np_image *img, const struct pe_info *pi,
+/*
+ * Where the image goes: anywhere mmap likes, except for an image whose
+ * relocations were stripped, which only works at its preferred base.
+ */
+static int map_image(struct np_pe *pe, const struct pe_info *pi, int anywhere,
+		     char *err, size_t errlen)
+{
+	pe->size = NP_ALIGN_UP(pi->size_of_image, NP_PAGE_SIZE);
+	if (anywhere || !(pi->characteristics & IMAGE_FILE_RELOCS_STRIPPED)) {
+		pe->base = np_map(pe->size, PROT_READ | PROT_WRITE, "image");
+		if (!pe->base) {
+			np_set_error(err, errlen, "cannot map %zu bytes for the image",
+				     pe->size);
+			return -1;
+		}
+		return 0;
+	}
+	if (pi->image_base & (NP_PAGE_SIZE - 1) ||
+	    pi->image_base >= NP_USER_TOP || pe->size > NP_USER_TOP - pi->image_base) {
+		np_set_error(err, errlen,
+			     "relocations stripped (IMAGE_FILE_RELOCS_STRIPPED) and the preferred base 0x%llx is not user address space: the image cannot be loaded",
+			     (unsigned long long)pi->image_base);
+		return -1;
+	}
+	pe->base = np_map_at(pi->image_base, pe->size, PROT_READ | PROT_WRITE,
+			     "image");
+	if (!pe->base) {
+		np_set_error(err, errlen,
+			     "relocations stripped (IMAGE_FILE_RELOCS_STRIPPED) and the preferred base 0x%llx is taken: the image cannot be loaded elsewhere",
+			     (unsigned long long)pi->image_base);
+		return -1;
+	}
+	return 0;
+}
+
+static void copy_sections(struct np_pe *pe, const struct pe_info *pi)
+{
+	unsigned i;
+
+	memcpy(pe->base, pi->file, pi->size_of_headers);
+	for (i = 0; i < pi->nsections; i++) {
+		const struct pe_section *s = &pi->sec[i];
+		uint32_t n = s->rawsize < s->vsize ? s->rawsize : s->vsize;
+
+		if (n && !(s->flags & IMAGE_SCN_CNT_UNINITIALIZED))
+			memcpy(pe->base + s->rva, pi->file + s->rawptr, n);
+	}
+}
+
+static int relocate(struct np_pe *pe, const struct pe_info *pi,
 		    char *err, size_t errlen)
 {
-	uint64_t delta = (uint64_t)(uintptr_t)img->base - pi->image_base;
+	uint64_t delta = (uint64_t)(uintptr_t)pe->base - pi->image_base;
 	uint32_t off = 0, size = pi->ndirs > DIR_BASERELOC ?
 				pi->dir_size[DIR_BASERELOC] : 0;
-	const uint8_t *dir = img->base + pi->dir_rva[DIR_BASERELOC];
+	const uint8_t *dir = pe->base + pi->dir_rva[DIR_BASERELOC];
 
+	if (!delta)
+		return 0;
 	while (off + 8 <= size) {
 		uint32_t page = rd32(dir + off);
 		uint32_t block = rd32(dir + off + 4);
@@ -311,49 +388,229 @@ static int relocate(struct np_image *img, const struct pe_info *pi,
 					     rva);
 				return -1;
 			}
-			memcpy(&v, img->base + rva, 8);
+			memcpy(&v, pe->base + rva, 8);
 			v += delta;
-			memcpy(img->base + rva, &v, 8);
+			memcpy(pe->base + rva, &v, 8);
 		}
 		off += block;
 	}
 	return 0;
 }
 
+/* 64 random bits; the clock and our address if the kernel has none. */
+static uint64_t random64(void)
+{
+	uint64_t v;
+
+	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) == sizeof(v))
+		return v;
+	v = np_now_ns() ^ (uintptr_t)&v;
+	v = (v ^ (v >> 30)) * 0xbf58476d1ce4e5b9ULL;	/* splitmix64's mixer */
+	v = (v ^ (v >> 27)) * 0x94d049bb133111ebULL;
+	return v ^ (v >> 31);
+}
+
+/*
+ * /GS: the compiler checks each protected frame against __security_cookie,
+ * whose address the load config directory gives.  A kernel driver never
+ * sets it itself: the loader must replace the linker's default, and
+ * GsDriverEntry fails with __fastfail(FAST_FAIL_GS_COOKIE_INIT) if it
+ * still finds that (or 0).  Like Windows' x64 loader we keep the top 16
+ * bits clear.  A value that is neither was chosen by the image: left alone.
+ */
+static int init_security_cookie(struct np_pe *pe, const struct pe_info *pi,
+				char *err, size_t errlen)
+{
+	uint32_t dir = pi->ndirs > DIR_LOAD_CONFIG ? pi->dir_rva[DIR_LOAD_CONFIG] : 0;
+	uint64_t va, rva, cookie;
+	const uint8_t *lc;
+
+	if (pi->ndirs <= DIR_LOAD_CONFIG || !pi->dir_size[DIR_LOAD_CONFIG])
+		return 0;
+	if (!rva_ok(pi, dir, 4))
+		return 0;
+	lc = pe->base + dir;
+	if (rd32(lc) < LOAD_CONFIG_COOKIE + 8)
+		return 0;		/* too old a layout to have the field */
+	if (!rva_ok(pi, dir, LOAD_CONFIG_COOKIE + 8)) {
+		np_set_error(err, errlen,
+			     "malformed image: load config directory (RVA 0x%x, %u bytes) runs outside the image",
+			     dir, rd32(lc));
+		return -1;
+	}
+	va = rd64(lc + LOAD_CONFIG_COOKIE);
+	if (!va)
+		return 0;
+	rva = va - (uintptr_t)pe->base;
+	if (va < (uintptr_t)pe->base || !rva_ok(pi, rva, 8)) {
+		/* Named as the file has it, before relocation. */
+		np_set_error(err, errlen,
+			     "malformed image: load config SecurityCookie VA 0x%llx lies outside the image",
+			     (unsigned long long)(rva + pi->image_base));
+		return -1;
+	}
+	cookie = rd64(pe->base + rva);
+	if (cookie != GS_DEFAULT_COOKIE && cookie != 0)
+		return 0;
+	do
+		cookie = random64() & 0x0000ffffffffffffULL;
+	while (cookie == GS_DEFAULT_COOKIE || cookie == 0);
+	memcpy(pe->base + rva, &cookie, 8);
+	return 0;
+}
+
+/* ---- exports of helper DLLs ------------------------------------------------- */
+
+/*
+ * A helper's export by name (or, with name NULL, by ordinal): 1 and its
+ * RVA, 0 when it has none, -1 with err set for a forwarder or a malformed
+ * export directory.
+ */
+static int helper_export(const struct np_pe *pe, const char *name,
+			 uint32_t ordinal, uint32_t *rva_out,
+			 char *err, size_t errlen)
+{
+	const uint8_t *dir = pe->base + pe->export_rva;
+	uint32_t base, nfuncs, nnames, funcs, names, ords, index, rva, i;
+	const char *fwd;
+
+	if (pe->export_size < 40)
+		return 0;
+	base = rd32(dir + 16);
+	nfuncs = rd32(dir + 20);
+	nnames = rd32(dir + 24);
+	funcs = rd32(dir + 28);
+	names = rd32(dir + 32);
+	ords = rd32(dir + 36);
+	if (nfuncs > 65536 || nnames > nfuncs ||
+	    (uint64_t)funcs + nfuncs * 4ULL > pe->size ||
+	    (uint64_t)names + nnames * 4ULL > pe->size ||
+	    (uint64_t)ords + nnames * 2ULL > pe->size) {
+		np_set_error(err, errlen,
+			     "malformed image: the export directory of %s runs outside it",
+			     pe->name);
+		return -1;
+	}
+	if (name) {
+		for (i = 0; i < nnames; i++) {
+			uint32_t at = rd32(pe->base + names + i * 4);
+			const char *n = (const char *)pe->base + at;
+
+			if (at < pe->size && !strncmp(n, name, pe->size - at) &&
+			    memchr(n, '\0', pe->size - at))
+				break;
+		}
+		if (i == nnames)
+			return 0;
+		index = rd16(pe->base + ords + i * 2);
+	} else {
+		index = ordinal - base;
+	}
+	if (index >= nfuncs)
+		return 0;
+	rva = rd32(pe->base + funcs + index * 4);
+	if (!rva)
+		return 0;
+	if (rva >= pe->export_rva && rva - pe->export_rva < pe->export_size) {
+		fwd = (const char *)pe->base + rva;
+		if (!memchr(fwd, '\0', pe->size - rva))
+			fwd = "?";
+		if (name)
+			np_set_error(err, errlen,
+				     "%s!%s is forwarded to %.80s: forwarded exports are not supported",
+				     pe->name, name, fwd);
+		else
+			np_set_error(err, errlen,
+				     "%s!#%u is forwarded to %.80s: forwarded exports are not supported",
+				     pe->name, ordinal, fwd);
+		return -1;
+	}
+	if (rva >= pe->size) {
+		np_set_error(err, errlen,
+			     "malformed image: export %s of %s lies outside it",
+			     name ? name : "by ordinal", pe->name);
+		return -1;
+	}
+	*rva_out = rva;
+	return 1;
+}
+
+/* ---- imports ------------------------------------------------------------------ */
+
 const void *np_module_lookup(const char *module, const char *fn,
 			     int *module_known)
 {
-	static const struct np_module *const modules[] = {
-		&np_ndis_module, &np_ntoskrnl_module, &np_hal_module,
-	};
 	size_t m, i;
 
 	*module_known = 0;
-	for (m = 0; m < NP_ARRAY_SIZE(modules); m++) {
-		if (strcasecmp(modules[m]->name, module))
+	for (m = 0; m < NP_ARRAY_SIZE(kernel_modules); m++) {
+		if (strcasecmp(kernel_modules[m]->name, module))
 			continue;
 		*module_known = 1;
-		for (i = 0; i < modules[m]->count; i++)
-			if (!strcmp(modules[m]->exports[i].name, fn))
-				return modules[m]->exports[i].fn;
+		for (i = 0; i < kernel_modules[m]->count; i++)
+			if (!strcmp(kernel_modules[m]->exports[i].name, fn))
+				return kernel_modules[m]->exports[i].fn;
 		return NULL;
 	}
 	return NULL;
 }
 
+static int kernel_module(const char *name)
+{
+	size_t m;
+
+	for (m = 0; m < NP_ARRAY_SIZE(kernel_modules); m++)
+		if (!strcasecmp(kernel_modules[m]->name, name))
+			return 1;
+	return 0;
+}
+
 /* A NUL-terminated string at rva, wholly inside the image, or NULL. */
-static const char *image_string(struct np_image *img, uint32_t rva)
+static const char *image_string(const struct np_pe *pe, uint32_t rva)
 {
 	const char *s;
 	size_t max;
 
-	if (rva >= img->size)
+	if (rva >= pe->size)
 		return NULL;
-	s = (const char *)img->base + rva;
-	max = img->size - rva;
+	s = (const char *)pe->base + rva;
+	max = pe->size - rva;
 	if (!memchr(s, '\0', max > 256 ? 256 : max))
 		return NULL;
 	return s;
+}
+
+/*
+ * The import descriptor at byte d of the directory, with its module name:
+ * 1, 0 at the end of the table, -1 with err set for a bad name.
+ */
+static int import_descriptor(const struct np_pe *pe, const struct pe_info *pi,
+			     uint32_t d, uint32_t *lookup, uint32_t *iat,
+			     const char **module, char *err, size_t errlen)
+{
+	uint32_t dir_rva = pi->dir_rva[DIR_IMPORT];
+	uint32_t dir_size = pi->ndirs > DIR_IMPORT ? pi->dir_size[DIR_IMPORT] : 0;
+	const uint8_t *desc;
+	uint32_t name_rva;
+
+	if (d + 20 > dir_size)
+		return 0;
+	desc = pe->base + dir_rva + d;
+	*lookup = rd32(desc);
+	name_rva = rd32(desc + 12);
+	*iat = rd32(desc + 16);
+	if (!*lookup && !name_rva && !*iat)
+		return 0;
+	*module = image_string(pe, name_rva);
+	if (!*module) {
+		np_set_error(err, errlen,
+			     "malformed image: import module name RVA 0x%x lies outside the image",
+			     name_rva);
+		return -1;
+	}
+	if (!*lookup)
+		*lookup = *iat;
+	return 1;
 }
 
 /* Append "module!name" to the unresolved list, keeping the error one line. */
@@ -371,40 +628,52 @@ static void note_unresolved(char *list, size_t cap, size_t *used,
 		*used += (size_t)n < cap - *used ? (size_t)n : cap - *used - 1;
 }
 
-static int bind_imports(struct np_image *img, const struct pe_info *pi,
-			char *err, size_t errlen)
+static const struct np_pe *find_helper(const struct np_image *img,
+				       const char *module)
 {
-	uint32_t dir_rva = pi->ndirs > DIR_IMPORT ? pi->dir_rva[DIR_IMPORT] : 0;
-	uint32_t dir_size = pi->ndirs > DIR_IMPORT ? pi->dir_size[DIR_IMPORT] : 0;
+	unsigned m;
+
+	for (m = 1; m < img->npe; m++)
+		if (!strcasecmp(img->pe[m].name, module))
+			return &img->pe[m];
+	return NULL;
+}
+
+/*
+ * Bind pe's imports: the kernel modules for everyone, the helper DLLs for
+ * the driver (pe[0]) alone.  Unresolved imports are all collected first.
+ */
+static int bind_imports(const struct np_image *img, struct np_pe *pe,
+			const struct pe_info *pi, char *err, size_t errlen)
+{
+	const char *seh_module = NULL;
 	char missing[768];
 	size_t used = 0;
 	unsigned nmissing = 0;
-	uint32_t d;
+	uint32_t d, lookup, iat;
+	const char *module;
+	int rc;
 
 	missing[0] = '\0';
-	if (!dir_size)
-		return 0;
-	for (d = 0; d + 20 <= dir_size; d += 20) {
-		const uint8_t *desc = img->base + dir_rva + d;
-		uint32_t lookup = rd32(desc), name_rva = rd32(desc + 12);
-		uint32_t iat = rd32(desc + 16), i;
-		const char *module;
+	for (d = 0; (rc = import_descriptor(pe, pi, d, &lookup, &iat, &module,
+					    err, errlen)) > 0; d += 20) {
+		const struct np_pe *helper = NULL;
+		uint32_t i;
 
-		if (!lookup && !name_rva && !iat)
-			break;
-		module = image_string(img, name_rva);
-		if (!module) {
-			np_set_error(err, errlen,
-				     "malformed image: import module name RVA 0x%x lies outside the image",
-				     name_rva);
-			return -1;
+		if (!kernel_module(module)) {
+			helper = pe == &img->pe[0] ? find_helper(img, module) : NULL;
+			if (pe != &img->pe[0]) {
+				np_set_error(err, errlen,
+					     "imports %s, but a helper DLL may import only NDIS.SYS, ntoskrnl.exe and HAL.dll",
+					     module);
+				return -1;
+			}
 		}
-		if (!lookup)
-			lookup = iat;
 		for (i = 0;; i++) {
 			uint64_t thunk, slot_rva = (uint64_t)iat + i * 8ULL;
-			const char *fn;
-			const void *addr;
+			const char *fn = NULL;
+			const void *addr = NULL;
+			uint32_t rva;
 			int known;
 
 			if (!rva_ok(pi, (uint64_t)lookup + i * 8ULL, 8) ||
@@ -414,30 +683,58 @@ static int bind_imports(struct np_image *img, const struct pe_info *pi,
 					     module);
 				return -1;
 			}
-			thunk = rd64(img->base + lookup + i * 8ULL);
+			thunk = rd64(pe->base + lookup + i * 8ULL);
 			if (!thunk)
 				break;
-			if (thunk >> 63) {
+			/* Kernel ordinals differ between Windows builds. */
+			if (thunk >> 63 && kernel_module(module)) {
 				np_set_error(err, errlen,
 					     "ordinal import %s!#%u is not supported: import by name",
 					     module, (unsigned)(thunk & 0xffff));
 				return -1;
 			}
-			if (thunk > UINT32_MAX ||
-			    !(fn = image_string(img, (uint32_t)thunk + 2))) {
+			if (!(thunk >> 63) &&
+			    (thunk > UINT32_MAX ||
+			     !(fn = image_string(pe, (uint32_t)thunk + 2)))) {
 				np_set_error(err, errlen,
 					     "malformed image: import name RVA 0x%llx of %s lies outside the image",
 					     (unsigned long long)thunk, module);
 				return -1;
 			}
-			addr = np_module_lookup(module, fn, &known);
-			if (!addr) {
-				note_unresolved(missing, sizeof(missing), &used,
-						&nmissing, module, fn);
+			if (fn && !strcmp(fn, "__C_specific_handler")) {
+				seh_module = module;
 				continue;
 			}
-			memcpy(img->base + slot_rva, &addr, 8);
+			if (helper) {
+				int found = helper_export(helper, fn,
+							  (uint32_t)(thunk & 0xffff),
+							  &rva, err, errlen);
+
+				if (found < 0)
+					return -1;
+				if (found)
+					addr = helper->base + rva;
+			} else if (fn) {
+				addr = np_module_lookup(module, fn, &known);
+			}
+			if (!addr) {
+				char ord[16];
+
+				snprintf(ord, sizeof(ord), "#%u", (unsigned)(thunk & 0xffff));
+				note_unresolved(missing, sizeof(missing), &used,
+						&nmissing, module, fn ? fn : ord);
+				continue;
+			}
+			memcpy(pe->base + slot_rva, &addr, 8);
 		}
+	}
+	if (rc < 0)
+		return -1;
+	if (seh_module) {
+		np_set_error(err, errlen,
+			     "structured exception handling (__try/__except) is not supported: the image imports %s!__C_specific_handler",
+			     seh_module);
+		return -1;
 	}
 	if (nmissing) {
 		np_set_error(err, errlen, "%u unresolved import%s: %s%s",
@@ -448,80 +745,243 @@ static int bind_imports(struct np_image *img, const struct pe_info *pi,
 	return 0;
 }
 
-static int protect(struct np_image *img, const struct pe_info *pi)
-{
-	unsigned i;
+/* ---- protections ---------------------------------------------------------------- */
 
-	if (mprotect(img->base, NP_ALIGN_UP(pi->size_of_headers, NP_PAGE_SIZE),
-		     PROT_READ))
+#define PAGE_CLAIMED	0x80	/* some section (or the headers) covers it */
+#define NO_SECTION	0xff
+
+/*
+ * Each page gets the union of what the sections on it need.  Sections
+ * aligned to pages never share one; with a SectionAlignment below the page
+ * size (WDK drivers often have 0x80) they do, and a page holding both code
+ * and writable data must be W+X, as it is on Windows: counted in wx_pages.
+ * With page-aligned sections such a page can only come from overlapping
+ * sections: refused, since no section may be W+X itself.  Pages of no
+ * section stay read-write, never executable.
+ */
+static int protect(struct np_pe *pe, const struct pe_info *pi,
+		   char *err, size_t errlen)
+{
+	size_t npages = pe->size / NP_PAGE_SIZE, p, run;
+	uint8_t *prot, *wsec, *xsec;
+	unsigned i;
+	int rc = -1;
+
+	prot = calloc(npages, 3);
+	if (!prot) {
+		np_set_error(err, errlen, "out of memory");
 		return -1;
+	}
+	wsec = prot + npages;
+	xsec = wsec + npages;
+	memset(wsec, NO_SECTION, 2 * npages);
+	for (p = 0; p < NP_ALIGN_UP(pi->size_of_headers, NP_PAGE_SIZE) / NP_PAGE_SIZE; p++)
+		prot[p] = PAGE_CLAIMED | PROT_READ;
+	pe->nexec = 0;
 	for (i = 0; i < pi->nsections; i++) {
 		const struct pe_section *s = &pi->sec[i];
-		uintptr_t lo = (uintptr_t)img->base + s->rva;
-		uintptr_t hi = NP_ALIGN_UP(lo + s->vsize, NP_PAGE_SIZE);
-		int prot = 0;
+		size_t lo = s->rva / NP_PAGE_SIZE;
+		size_t hi = NP_ALIGN_UP((size_t)s->rva + s->vsize, NP_PAGE_SIZE) / NP_PAGE_SIZE;
+		int sp = 0;
 
 		if (!s->vsize)
 			continue;
 		if (s->flags & IMAGE_SCN_MEM_READ)
-			prot |= PROT_READ;
+			sp |= PROT_READ;
 		if (s->flags & IMAGE_SCN_MEM_WRITE)
-			prot |= PROT_READ | PROT_WRITE;
-		if (s->flags & IMAGE_SCN_MEM_EXECUTE)
-			prot |= PROT_READ | PROT_EXEC;
-		lo &= ~(NP_PAGE_SIZE - 1);
-		if (mprotect((void *)lo, hi - lo, prot))
-			return -1;
+			sp |= PROT_READ | PROT_WRITE;
+		if (s->flags & IMAGE_SCN_MEM_EXECUTE) {
+			sp |= PROT_READ | PROT_EXEC;
+			pe->exec[pe->nexec].lo = s->rva;
+			pe->exec[pe->nexec].hi = s->rva + s->vsize;
+			pe->nexec++;
+		}
+		for (p = lo; p < hi; p++) {
+			prot[p] |= PAGE_CLAIMED | sp;
+			if (sp & PROT_WRITE && wsec[p] == NO_SECTION)
+				wsec[p] = (uint8_t)i;
+			if (sp & PROT_EXEC && xsec[p] == NO_SECTION)
+				xsec[p] = (uint8_t)i;
+		}
 	}
-	return 0;
+	pe->wx_pages = 0;
+	for (p = 0; p < npages; p++) {
+		if (!(prot[p] & PAGE_CLAIMED))
+			prot[p] = PROT_READ | PROT_WRITE;
+		if ((prot[p] & (PROT_WRITE | PROT_EXEC)) != (PROT_WRITE | PROT_EXEC))
+			continue;
+		if (pi->section_align >= NP_PAGE_SIZE) {
+			np_set_error(err, errlen,
+				     "malformed image: sections %s and %s overlap on the page at RVA 0x%zx, which would be writable and executable",
+				     pi->sec[xsec[p]].name, pi->sec[wsec[p]].name,
+				     p * NP_PAGE_SIZE);
+			goto out;
+		}
+		pe->wx_pages++;
+	}
+	for (p = 0; p < npages; p = run) {
+		int pp = prot[p] & ~PAGE_CLAIMED;
+
+		for (run = p + 1; run < npages && (prot[run] & ~PAGE_CLAIMED) == pp; run++)
+			;
+		if (mprotect(pe->base + p * NP_PAGE_SIZE, (run - p) * NP_PAGE_SIZE, pp)) {
+			np_set_error(err, errlen, "cannot set section protections");
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	free(prot);
+	return rc;
+}
+
+/* ---- putting a driver and its helpers together ------------------------------ */
+
+/* Steps 1-3 for one module. */
+static int load_module(struct np_pe *pe, struct pe_info *pi, const char *name,
+		       const uint8_t *data, size_t len, int helper,
+		       char *err, size_t errlen)
+{
+	memset(pi, 0, sizeof(*pi));
+	pi->file = data;
+	pi->len = len;
+	pi->helper = helper;
+	snprintf(pe->name, sizeof(pe->name), "%s", name);
+	if (parse_headers(pi, err, errlen) ||
+	    map_image(pe, pi, 0, err, errlen))
+		return -1;
+	copy_sections(pe, pi);
+	pe->entry_rva = pi->entry_rva;
+	if (pi->ndirs > DIR_EXPORT) {
+		pe->export_rva = pi->dir_rva[DIR_EXPORT];
+		pe->export_size = pi->dir_size[DIR_EXPORT];
+	}
+	return relocate(pe, pi, err, errlen) ||
+	       init_security_cookie(pe, pi, err, errlen) ? -1 : 0;
+}
+
+/* A helper's error names the helper: the caller prefixes the driver's. */
+static void blame_helper(const char *name, char *err, size_t errlen)
+{
+	char inner[512];
+
+	snprintf(inner, sizeof(inner), "%s", err);
+	np_set_error(err, errlen, "helper DLL %s: %s", name, inner);
 }
 
 int np_pe_load(struct np_image *img, const uint8_t *data, size_t len,
+	       const struct np_api_helper *helpers, size_t nhelpers,
 	       char *err, size_t errlen)
 {
-	struct pe_info pi;
-	unsigned i;
+	struct pe_info *pi;
+	unsigned m;
 
-	memset(&pi, 0, sizeof(pi));
-	pi.file = data;
-	pi.len = len;
-	if (parse_headers(&pi, err, errlen))
-		return -1;
-
-	img->size = NP_ALIGN_UP(pi.size_of_image, NP_PAGE_SIZE);
-	img->base = np_map(img->size, PROT_READ | PROT_WRITE, "image");
-	if (!img->base) {
-		np_set_error(err, errlen, "cannot map %zu bytes for the image",
-			     img->size);
+	if (nhelpers > NP_MAX_HELPERS) {
+		np_set_error(err, errlen,
+			     "the image imports %zu helper DLLs: at most %u are supported",
+			     nhelpers, NP_MAX_HELPERS);
 		return -1;
 	}
-	memcpy(img->base, data, pi.size_of_headers);
-	for (i = 0; i < pi.nsections; i++) {
-		const struct pe_section *s = &pi.sec[i];
-		uint32_t n = s->rawsize < s->vsize ? s->rawsize : s->vsize;
+	pi = calloc(1 + nhelpers, sizeof(*pi));
+	if (!pi) {
+		np_set_error(err, errlen, "out of memory");
+		return -1;
+	}
+	img->failed_helper = -1;
+	for (img->npe = 0; img->npe < 1 + nhelpers; img->npe++) {
+		struct np_pe *pe = &img->pe[img->npe];
+		int helper = img->npe > 0;
+		const struct np_api_helper *h = helper ? &helpers[img->npe - 1] : NULL;
 
-		if (n && !(s->flags & IMAGE_SCN_CNT_UNINITIALIZED))
-			memcpy(img->base + s->rva, data + s->rawptr, n);
+		memset(pe, 0, sizeof(*pe));
+		if (load_module(pe, &pi[img->npe], helper ? h->name : img->name,
+				helper ? h->data : data, helper ? h->len : len,
+				helper, err, errlen)) {
+			if (helper)
+				blame_helper(h->name, err, errlen);
+			img->npe++;	/* so that its mapping, if any, goes too */
+			goto err_unmap;
+		}
 	}
-	if (relocate(img, &pi, err, errlen) ||
-	    bind_imports(img, &pi, err, errlen))
-		goto err_unmap;
-	if (protect(img, &pi)) {
-		np_set_error(err, errlen, "cannot set section protections");
-		goto err_unmap;
+	for (m = 1; m < img->npe; m++) {
+		uint32_t rva;
+		int rc = helper_export(&img->pe[m], "DllInitialize", 0, &rva,
+				       err, errlen);
+
+		if (rc < 0)
+			goto err_unmap;
+		img->pe[m].dll_initialize_rva = rc ? rva : 0;
 	}
-	img->entry_rva = pi.entry_rva;
+	for (m = 0; m < img->npe; m++) {
+		if (bind_imports(img, &img->pe[m], &pi[m], err, errlen) ||
+		    protect(&img->pe[m], &pi[m], err, errlen)) {
+			if (m)
+				blame_helper(img->pe[m].name, err, errlen);
+			goto err_unmap;
+		}
+	}
+	img->base = img->pe[0].base;
+	img->size = img->pe[0].size;
+	img->entry_rva = img->pe[0].entry_rva;
+	free(pi);
 	return 0;
 
 err_unmap:
-	np_unmap(img->base, img->size);
-	img->base = NULL;
+	np_pe_unload(img);
+	free(pi);
 	return -1;
 }
 
 void np_pe_unload(struct np_image *img)
 {
-	if (img->base)
-		np_unmap(img->base, img->size);
+	unsigned m;
+
+	for (m = 0; m < img->npe; m++) {
+		if (img->pe[m].base)
+			np_unmap(img->pe[m].base, img->pe[m].size);
+		img->pe[m].base = NULL;
+	}
+	img->npe = 0;
 	img->base = NULL;
+}
+
+/*
+ * The modules the image imports that are not kernel modules we emulate:
+ * helper DLLs the caller should find beside the driver.  NUL-separated
+ * names, each once, in import-table order; 0 bytes when there are none or
+ * the image does not parse (np_api_image_load will say why).
+ */
+size_t np_api_image_helpers(const uint8_t *data, size_t len, char *out,
+			    size_t outlen)
+{
+	struct pe_info pi;
+	struct np_pe pe;
+	uint32_t d, lookup, iat;
+	const char *module;
+	size_t used = 0, n, at;
+	char err[8];
+
+	memset(&pi, 0, sizeof(pi));
+	memset(&pe, 0, sizeof(pe));
+	pi.file = data;
+	pi.len = len;
+	if (parse_headers(&pi, err, sizeof(err)) ||
+	    map_image(&pe, &pi, 1, err, sizeof(err)))
+		return 0;
+	copy_sections(&pe, &pi);
+	for (d = 0; import_descriptor(&pe, &pi, d, &lookup, &iat, &module,
+				      err, sizeof(err)) > 0; d += 20) {
+		if (kernel_module(module))
+			continue;
+		for (at = 0; at < used; at += strlen(out + at) + 1)
+			if (!strcasecmp(out + at, module))
+				break;
+		n = strlen(module) + 1;
+		if (at < used || used + n > outlen)
+			continue;
+		memcpy(out + used, module, n);
+		used += n;
+	}
+	np_unmap(pe.base, pe.size);
+	return used;
 }

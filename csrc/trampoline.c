@@ -12,11 +12,19 @@
  * The trap handler (trap.c) and np_abort_to() resume at np_call_abort with
  * rsp already set to t->saved_rsp and the status in rax: from there the
  * epilogue only pops what the prologue pushed, so registers the driver left
- * in any state do not matter.
+ * in any state do not matter.  The floating-point control state is
+ * callee-saved in both ABIs too (MXCSR's control bits, the x87 control
+ * word), and a driver stopped mid-flight may have changed rounding or
+ * exception masks or left values on the x87 stack: the prologue saves MXCSR
+ * and the control word beside the registers, and only the abort path, which
+ * cannot trust the driver to have put them back, resets the x87 unit and
+ * restores both.  A normal return skips that: the callee preserved them.
  *
  * Written as top-level asm in a .c file because setuptools will not build .S
- * sources.  Stack layout on entry: rsp = 8 (mod 16); after six pushes it is
- * 0 (mod 16), so the saved rsp is aligned, as is the private top.
+ * sources.  Stack layout on entry: rsp = 8 (mod 16); after six pushes and
+ * the 16-byte control save area it is 0 (mod 16), so the saved rsp is
+ * aligned, as is the private top.  t->saved_rsp points at the save area:
+ * MXCSR at +0, the x87 control word at +4.
  */
 #include "np.h"
 
@@ -37,6 +45,9 @@ __asm__(
 	"	pushq	%r13\n"
 	"	pushq	%r14\n"
 	"	pushq	%r15\n"
+	"	subq	$16, %rsp\n"
+	"	stmxcsr	(%rsp)\n"
+	"	fnstcw	4(%rsp)\n"
 	"	movq	%rdi, %rbx\n"		/* t, preserved by the thunk */
 	"	movq	%rsp, (%rdi)\n"		/* t->saved_rsp */
 	"	andq	$-16, %rsi\n"
@@ -44,9 +55,14 @@ __asm__(
 	"	movq	%rcx, %rdi\n"
 	"	callq	*%rdx\n"
 	"	movq	(%rbx), %rsp\n"		/* back on the caller's stack */
+	"	jmp	1f\n"
 	"	.globl	np_call_abort\n"
 	"	.hidden	np_call_abort\n"
 	"np_call_abort:\n"
+	"	fninit\n"
+	"	fldcw	4(%rsp)\n"
+	"	ldmxcsr	(%rsp)\n"
+	"1:	addq	$16, %rsp\n"
 	"	popq	%r15\n"
 	"	popq	%r14\n"
 	"	popq	%r13\n"

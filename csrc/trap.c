@@ -7,10 +7,14 @@
  * alternate signal stack of at least sysconf(_SC_SIGSTKSZ) bytes, without
  * which no handler could run on an overflowed stack.
  *
- * SIGSEGV, SIGBUS, SIGILL and SIGFPE while t->in_driver: the handler records
- * the fault, rewrites the saved context so that sigreturn resumes at the
- * trampoline's np_call_abort with the caller's rsp and the status in rax,
- * and returns.  It never calls malloc or takes a lock.
+ * SIGSEGV and SIGILL while t->in_driver first go to np_emulate() (emulate.c):
+ * a CR8 move or a KUSER_SHARED_DATA load at a driver address is carried out
+ * on the saved context, which then resumes after the instruction.
+ *
+ * Otherwise, SIGSEGV, SIGBUS, SIGILL and SIGFPE while t->in_driver: the
+ * handler records the fault, rewrites the saved context so that sigreturn
+ * resumes at the trampoline's np_call_abort with the caller's rsp and the
+ * status in rax, and returns.  It never calls malloc or takes a lock.
  *
  * Anything else is not ours: the previous disposition is put back and the
  * handler returns, so the faulting instruction runs again and faults into
@@ -140,8 +144,13 @@ static void trap_handler(int sig, siginfo_t *si, void *ucv)
 
 	if (t && atomic_load_explicit(&t->in_driver, memory_order_relaxed)) {
 		uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+		uint32_t code = fault_code(sig, si, sp, t);
 
-		recover(t, uc, sig, si, fault_code(sig, si, sp, t));
+		if (np_emulate(t, uc, sig, si, &code)) {
+			errno = saved_errno;
+			return;
+		}
+		recover(t, uc, sig, si, code);
 		errno = saved_errno;
 		return;
 	}
@@ -197,6 +206,7 @@ int np_trap_ensure(void)
 	if (!installed) {
 		struct sigaction ab;
 
+		np_kuser_init();
 		memset(&ab, 0, sizeof(ab));
 		ab.sa_sigaction = abort_handler;
 		ab.sa_flags = SA_SIGINFO | SA_ONSTACK;

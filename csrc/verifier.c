@@ -36,6 +36,7 @@ __attribute__((ms_abi)) void np_verify(struct np_ctx *c, enum np_violation v,
 	a->nviolations++;
 	if (r->fatal && t && atomic_load(&t->in_driver)) {
 		t->fault.code = NP_FAULT_VERIFIER;
+		t->fault.signo = 0;
 		t->fault.entry = t->entry;
 		t->fault.irql = t->irql;
 		t->fault.pc = (uintptr_t)__builtin_return_address(0);

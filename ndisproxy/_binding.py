@@ -7,7 +7,7 @@ the compiled module matches this package.
 from . import errors
 from ._native import ffi, lib
 
-API_VERSION = 1
+API_VERSION = 2
 
 if lib.np_api_version() != API_VERSION:  # pragma: no cover - a broken install
     raise ImportError(
@@ -65,6 +65,41 @@ _FAULT_TYPES = {
 }
 
 
+# Bug checks a driver's own code raises for /GS, with what they mean here.
+BUG_CHECK_NAMES = {
+    0xF7: "DRIVER_OVERRAN_STACK_BUFFER: a /GS stack cookie was overwritten",
+    0x139: "KERNEL_SECURITY_CHECK_FAILURE",
+}
+# __fastfail codes (the first parameter of bug check 0x139).
+FAST_FAIL_NAMES = {
+    2: "FAST_FAIL_STACK_COOKIE_CHECK_FAILURE: a /GS stack cookie was overwritten",
+    6: "FAST_FAIL_GS_COOKIE_INIT: the /GS security cookie was not set by the loader",
+}
+
+
+def _bug_check_text(report, fast_fail):
+    code, *params = list(report.bugcheck)
+    if fast_fail:
+        what = FAST_FAIL_NAMES.get(params[0], "")
+        return (f"__fastfail({params[0]}){': ' + what if what else ''} "
+                f"(bug check 0x{code:X} KERNEL_SECURITY_CHECK_FAILURE)")
+    name = BUG_CHECK_NAMES.get(code)
+    return (f"KeBugCheckEx(0x{code:X}, " + ", ".join(f"0x{v:X}" for v in params) + ")"
+            + (f" {name}" if name else ""))
+
+
+def _instruction_text(report):
+    """``(instruction 0f 20 d8: mov rax, cr3: ...)`` for a fault in driver code,
+    or ``(code c7 00 ...)`` when the instruction was not decoded."""
+    if not report.insn_len:
+        return ""
+    raw = " ".join(f"{b:02x}" for b in bytes(report.insn[0:report.insn_len]))
+    text = ffi.string(report.insn_text).decode("utf-8", "replace")
+    if not report.insn_decoded:
+        return f"(code {raw}{': ' + text if text else ''})"
+    return f"(instruction {raw}{': ' + text if text else ''})"
+
+
 def irql_name(irql):
     return IRQL_NAMES.get(irql, "DIRQL" if irql >= 3 else str(irql))
 
@@ -98,11 +133,13 @@ def raise_fault(code, report, image_name, stack_size, violation=None):
     entry = ENTRY_POINTS[report.entry] if report.entry < len(ENTRY_POINTS) else "?"
     where = ffi.string(report.where).decode("utf-8", "replace")
     detail = f"at {where}" if where else ""
+    if code != STATUS_IO_TIMEOUT and report.insn_len:
+        detail += " " + _instruction_text(report)
     if cls is errors.VerifierFault and violation is not None:
         detail = f"({violation.kind}: {violation.text})"
     elif cls is errors.BugCheckFault:
-        detail = (f"KeBugCheckEx(0x{report.bugcheck[0]:X}, "
-                  + ", ".join(f"0x{v:X}" for v in list(report.bugcheck)[1:]) + f") {detail}")
+        fast_fail = report.insn_decoded and bytes(report.insn[0:2]) == b"\xcd\x29"
+        detail = f"{_bug_check_text(report, fast_fail)} {detail}"
     elif cls is errors.AccessViolationFault and report.addr:
         detail += f" touching 0x{report.addr:x}"
     message = (f"{what} in {entry} of {image_name} {detail}, IRQL {irql_name(report.irql)}, "

@@ -14,6 +14,7 @@ import collections
 import dataclasses
 import os
 import pathlib
+import re
 import struct
 import typing
 
@@ -121,6 +122,33 @@ def _parse_mac(mac):
     return raw
 
 
+def _find_helpers(path, data, given):
+    """{name: bytes} of every helper DLL the image imports that can be found:
+    in ``given`` (names compared in any case), else beside ``path``."""
+    out = ffi.new("char[]", 4096)
+    n = lib.np_api_image_helpers(data, len(data), out, len(out))
+    wanted = [name.decode("latin-1") for name in ffi.buffer(out, n)[:].split(b"\0")[:-1]]
+    if not wanted:
+        return {}
+    given = {name.lower(): blob for name, blob in given.items()}
+    try:
+        beside = {entry.name.lower(): entry for entry in path.resolve().parent.iterdir()}
+    except OSError:
+        beside = {}
+    found = {}
+    for name in wanted:
+        if name.lower() in given:
+            found[name] = bytes(given[name.lower()])
+            continue
+        entry = beside.get(name.lower())
+        try:
+            if entry is not None:
+                found[name] = entry.read_bytes()
+        except OSError:
+            pass                # left unresolved: the load error lists its imports
+    return found
+
+
 def _check_stack_size(stack_size):
     if not MIN_STACK_SIZE <= stack_size <= lib.NP_STACK_MAX:
         raise ValueError(f"stack_size {stack_size} is outside {MIN_STACK_SIZE}.."
@@ -130,10 +158,11 @@ def _check_stack_size(stack_size):
 class DriverImage:
     """A loaded driver image.  Use ``DriverImage.load(path)``."""
 
-    def __init__(self, handle, name, stack_size):
+    def __init__(self, handle, name, stack_size, helpers=()):
         self._handle = handle
         self.name = name
         self.stack_size = stack_size
+        self.helpers = tuple(helpers)   # helper DLL names, in load order
         self._adapters = []
         self._log_next = 0
         self._log = collections.deque(maxlen=64)
@@ -141,9 +170,17 @@ class DriverImage:
         self._entry_ran = False
 
     @classmethod
-    def load(cls, path, *, stack_size=DEFAULT_STACK_SIZE, run_driver_entry=True, data=None):
+    def load(cls, path, *, stack_size=DEFAULT_STACK_SIZE, run_driver_entry=True, data=None,
+             helpers=None):
         """Load, relocate and bind ``path`` (or ``data``, the image's bytes,
-        named by ``path``); then run DriverEntry.
+        named by ``path``) with the helper DLLs it imports; then run their
+        DllInitialize and its DriverEntry.
+
+        A helper DLL is a module the image imports that is not one of the
+        kernel modules ndisproxy emulates.  It comes from ``helpers``
+        (``{name: bytes}``) if given there, else from the file of that name
+        (in any case) in the directory of ``path``; one found nowhere leaves
+        its imports unresolved.
 
         Raises ImageError (UnresolvedImportsError lists every missing
         import) before any driver code runs, and DriverError if DriverEntry
@@ -157,17 +194,26 @@ class DriverImage:
             except OSError as exc:
                 raise errors.ImageError(f"{path}: {exc.strerror or exc}") from None
         name = path.name
+        found = _find_helpers(path, data, helpers or {})
+        c_helpers = ffi.new("struct np_api_helper[]", max(len(found), 1))
+        keep = []
+        for slot, (helper_name, helper_data) in zip(c_helpers, found.items()):
+            keep.append(ffi.new("char[]", helper_name.encode()))
+            slot.name = keep[-1]
+            keep.append(ffi.from_buffer(helper_data))
+            slot.data = keep[-1]
+            slot.len = len(helper_data)
         handle = ffi.new("struct np_image **")
         err = ffi.new("char[]", 1024)
-        if lib.np_api_image_load(data, len(data), name.encode()[:63], stack_size, handle,
-                                 err, len(err)):
+        if lib.np_api_image_load(data, len(data), name.encode()[:63], c_helpers, len(found),
+                                 stack_size, handle, err, len(err)):
             message = f"{name}: {error_text(err)}"
-            text = error_text(err)
-            if "unresolved import" in text:
-                imports = text.split(": ", 1)[1].removesuffix(", ...").split(", ")
+            unresolved = re.search(r"\d+ unresolved imports?: (.*)$", error_text(err))
+            if unresolved:
+                imports = unresolved.group(1).removesuffix(", ...").split(", ")
                 raise errors.UnresolvedImportsError(message, imports)
             raise errors.ImageError(message)
-        image = cls(handle[0], name, stack_size)
+        image = cls(handle[0], name, stack_size, found)
         if run_driver_entry:
             try:
                 image.run_driver_entry()
@@ -196,8 +242,11 @@ class DriverImage:
         status = ffi.new("int32_t *")
         self._check_fault(lib.np_api_image_driver_entry(self._handle, status))
         if status[0] != 0:
+            helper = lib.np_api_image_failed_helper(self._handle)
+            routine = (f"DllInitialize of {self.helpers[helper]} (imported by {self.name})"
+                       if helper >= 0 else f"DriverEntry of {self.name}")
             raise errors.DriverStatusError(
-                f"DriverEntry of {self.name} returned {status_name(status[0])}", status[0])
+                f"{routine} returned {status_name(status[0])}", status[0])
         if not lib.np_api_image_registered(self._handle):
             raise errors.DriverError(f"DriverEntry of {self.name} registered no miniport")
 
@@ -233,6 +282,14 @@ class DriverImage:
     def size(self):
         self._require_open()
         return lib.np_api_image_size(self._handle)
+
+    @property
+    def wx_pages(self):
+        """Pages mapped writable and executable because a code and a data
+        section share them (only in images whose SectionAlignment is below
+        the 4 KiB page size)."""
+        self._require_open()
+        return lib.np_api_image_wx_pages(self._handle)
 
     def log(self):
         """Every DbgPrint line the driver printed (the last 64 are kept)."""

@@ -14,7 +14,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DRIVER_SIDE = ["ndis.c", "ntoskrnl.c", "hal.c", "indicate.c", "verifier.c", "winfmt.c",
-               "arena.c", "device.c", "send.c", "capture.c"]
+               "arena.c", "device.c", "send.c", "capture.c", "emulate.c"]
 FORBIDDEN = ("malloc", "calloc", "realloc", "free", "pthread_mutex_lock",
              "pthread_mutex_unlock", "printf", "snprintf", "vsnprintf", "fprintf", "fwrite",
              "puts")

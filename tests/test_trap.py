@@ -1,4 +1,6 @@
 """Faults inside driver code are trapped, reported precisely, and survived."""
+import ctypes
+import ctypes.util
 import os
 import subprocess
 import sys
@@ -81,6 +83,35 @@ def test_wild_pointer_is_an_access_violation_with_image_offset(load):
     assert name == "wild.sys"
     assert 0x1000 <= int(offset, 16) < image.size       # inside the image's code
     assert f"at wild.sys+{offset}" in str(fault)
+
+
+def test_wild_pointer_report_shows_the_faulting_code(load):
+    adapter = load("wild").create_adapter()
+    with pytest.raises(AccessViolationFault) as info:
+        adapter.initialize()
+    # The store of 0x0badf00d: c7 (mov r/m32, imm32, perhaps after an
+    # address-size prefix), then the immediate.
+    code = str(info.value).split("(code ", 1)[1].split(")")[0]
+    assert code.split()[:2].count("c7") == 1 and "0d f0 ad 0b" in code
+
+
+def floating_point_state():
+    """What the calling thread's control state does to arithmetic: MXCSR
+    rounding (SSE doubles) and x87 precision (long double square root)."""
+    libm = ctypes.CDLL(ctypes.util.find_library("m"))
+    libm.sqrtl.restype = ctypes.c_longdouble
+    libm.sqrtl.argtypes = [ctypes.c_longdouble]
+    a, b = float("0.1"), float("0.2")
+    return a + b, libm.sqrtl(2.0)
+
+
+def test_abort_restores_floating_point_control_state(load):
+    before = floating_point_state()
+    assert before == (0.30000000000000004, 1.4142135623730951)   # nearest, double-extended
+    adapter = load("wild").create_adapter(parameters={"SpoilFloatingPoint": 1})
+    with pytest.raises(AccessViolationFault):
+        adapter.initialize()
+    assert floating_point_state() == before
 
 
 def test_hang_is_aborted_at_its_deadline(load):

@@ -20,7 +20,9 @@
  * header, so that images built against either see the same imports.
  * Where x64 Windows inlines privileged instructions (KeGetCurrentIrql and
  * friends read CR8; KeQuerySystemTime reads KUSER_SHARED_DATA) this header
- * declares real imports instead, because user space can do neither.
+ * declares real imports instead, which our own drivers use; an MSVC-built
+ * image that inlines them has those instructions emulated by the host
+ * (csrc/emulate.c).
  */
 #ifndef NDIS_H
 #define NDIS_H

@@ -12,6 +12,7 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -63,6 +64,7 @@ static inline void np_spin_unlock(atomic_flag *l)
  * export a driver can be aborted inside (the registry takes a mutex).
  */
 void *np_map(size_t len, int prot, const char *kind);
+void *np_map_at(uintptr_t addr, size_t len, int prot, const char *kind);
 void np_unmap(void *addr, size_t len);
 
 /* ---- private stacks (stack.c) ------------------------------------------- */
@@ -151,6 +153,23 @@ static inline struct np_thread *np_thread_get(void)
 }
 int np_trap_ensure(void);
 void np_watchdog_arm(void);
+
+/* ---- inlined kernel instructions (emulate.c) ------------------------------ */
+
+struct np_image;
+struct ucontext_t;
+
+void np_kuser_init(void);
+/*
+ * In the trap handler: carry out a CR8 move or KUSER_SHARED_DATA load at the
+ * faulting RIP and return 1, or return 0 and leave the fault standing (a
+ * __fastfail turns *code into a bug check).
+ */
+int np_emulate(struct np_thread *t, struct ucontext_t *uc, int sig,
+	       const siginfo_t *si, uint32_t *code);
+size_t np_insn_fetch(const struct np_image *img, uintptr_t pc, uint8_t *out);
+size_t np_insn_describe(const uint8_t *bytes, size_t n, uint64_t fault_addr,
+			char *out, size_t outlen);
 
 /* ---- per-context allocation (arena.c) ------------------------------------ */
 
@@ -257,12 +276,32 @@ extern const struct np_module np_hal_module;
 #define NP_EXPORT_AS(name, fn)	{ name, (void *)(fn) }
 
 #define NP_MAX_ADAPTERS_PER_IMAGE 64
+#define NP_MAX_HELPERS		8	/* helper DLLs one driver may import */
+#define NP_PE_MAX_SECTIONS	96
+
+/* One mapped PE: the driver itself, or a helper DLL it imports. */
+struct np_pe {
+	char name[64];
+	uint8_t *base;
+	size_t size;			/* mapped: SizeOfImage, page-rounded */
+	uint32_t entry_rva;
+	uint32_t export_rva, export_size;
+	uint32_t dll_initialize_rva;	/* a helper's DllInitialize, or 0 */
+	uint32_t wx_pages;		/* pages two sections made W+X */
+	/* Executable RVA ranges: where emulated instructions may come from. */
+	uint32_t nexec;
+	struct { uint32_t lo, hi; } exec[NP_PE_MAX_SECTIONS];
+};
 
 struct np_image {
 	char name[64];
-	uint8_t *base;
+	uint8_t *base;			/* pe[0]'s, the driver's */
 	size_t size;
 	uintptr_t entry_rva;
+	/* pe[0] is the driver; helper DLLs follow.  Fixed after loading. */
+	struct np_pe pe[1 + NP_MAX_HELPERS];
+	unsigned npe;
+	int failed_helper;		/* DllInitialize that failed, or -1 */
 	struct np_ctx ctx;		/* DriverEntry and driver-wide pools */
 	struct np_log log;
 	DRIVER_OBJECT driver_object;
@@ -277,6 +316,7 @@ struct np_image {
 };
 
 int np_pe_load(struct np_image *img, const uint8_t *data, size_t len,
+	       const struct np_api_helper *helpers, size_t nhelpers,
 	       char *err, size_t errlen);
 void np_pe_unload(struct np_image *img);
 const void *np_module_lookup(const char *module, const char *fn,
@@ -528,6 +568,9 @@ static inline struct np_arena *np_current_arena(void)
 /* ---- shared helpers ------------------------------------------------------- */
 
 uint64_t np_now_ns(void);
+/* Windows' clocks from ours: 100 ns units (ntoskrnl.c). */
+#define NP_TICK_100NS	156250U	/* 15.625 ms, Windows' default clock tick */
+uint64_t np_system_time(void);	/* since 1601-01-01 UTC */
 int np_free_pool(PVOID va, const char *fn);
 BOOLEAN np_ustr_equal(PCUNICODE_STRING a, PCUNICODE_STRING b, BOOLEAN ci);
 size_t np_utf16_len(PCWSTR s, size_t max);

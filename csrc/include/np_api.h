@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NP_API_VERSION 1
+#define NP_API_VERSION 2
 
 #define NP_STACK_DEFAULT 65536
 #define NP_STACK_MIN 16384
@@ -79,6 +79,12 @@ struct np_api_fault {
 	uint8_t irql;
 	uint64_t bugcheck[5];
 	char where[160];
+	/* the driver's code at pc, for a trapped fault in it: the instruction
+	 * when it was decoded (insn_text says what it is), else 8 bytes */
+	uint8_t insn[15];
+	uint8_t insn_len;
+	uint8_t insn_decoded;
+	char insn_text[160];
 };
 
 struct np_api_event {
@@ -172,6 +178,13 @@ struct np_api_pump {
 	uint32_t tx_free;		/* host send packets free after the call */
 };
 
+/* A helper DLL the driver imports, found by the caller (np_api_image_helpers). */
+struct np_api_helper {
+	const char *name;		/* as the import table spells it */
+	const uint8_t *data;
+	size_t len;
+};
+
 struct np_image;
 struct np_adapter;
 
@@ -180,9 +193,14 @@ uint64_t np_api_now_ns(void);
 int np_api_trap_ensure(void);
 size_t np_api_maps(struct np_api_map *out, size_t max);
 
+size_t np_api_image_helpers(const uint8_t *data, size_t len, char *out,
+			    size_t outlen);
 int np_api_image_load(const uint8_t *data, size_t len, const char *name,
+		      const struct np_api_helper *helpers, size_t nhelpers,
 		      size_t stack_size, struct np_image **out, char *err,
 		      size_t errlen);
+int np_api_image_failed_helper(struct np_image *img);
+uint32_t np_api_image_wx_pages(struct np_image *img);
 uint32_t np_api_image_driver_entry(struct np_image *img, int32_t *status);
 int np_api_image_registered(struct np_image *img);
 uint64_t np_api_image_base(struct np_image *img);

@@ -89,6 +89,45 @@ static __attribute__((unused)) ULONG testdrv_param(NDIS_HANDLE config, PCWSTR na
 	return v;
 }
 
+/*
+ * The length check of a private OID: NDIS_STATUS_SUCCESS when the buffer
+ * holds the size bytes the OID answers with (0: an OID it does not know).
+ */
+static __attribute__((unused)) NDIS_STATUS testdrv_fits(ULONG size, ULONG len,
+							PULONG written, PULONG needed)
+{
+	*written = 0;
+	*needed = size;
+	if (!size)
+		return NDIS_STATUS_NOT_SUPPORTED;
+	return len < size ? NDIS_STATUS_INVALID_LENGTH : NDIS_STATUS_SUCCESS;
+}
+
+/*
+ * What an instruction the host emulates costs: out = { n, nanoseconds for
+ * n evaluations of expr (ULONG64), nanoseconds for n plain loads }.
+ */
+static __attribute__((unused)) volatile ULONG64 testdrv_plain_value;
+
+#define TESTDRV_BENCH(out, n, expr)					\
+do {									\
+	LARGE_INTEGER t0_, t1_, t2_;					\
+	ULONG64 sum_ = 0;						\
+	ULONG i_;							\
+									\
+	t0_ = KeQueryPerformanceCounter(NULL);				\
+	for (i_ = 0; i_ < (n); i_++)					\
+		sum_ += (expr);						\
+	t1_ = KeQueryPerformanceCounter(NULL);				\
+	for (i_ = 0; i_ < (n); i_++)					\
+		sum_ += testdrv_plain_value;				\
+	t2_ = KeQueryPerformanceCounter(NULL);				\
+	testdrv_plain_value = sum_;					\
+	(out)[0] = (n);							\
+	(out)[1] = (ULONG64)(t1_.QuadPart - t0_.QuadPart);		\
+	(out)[2] = (ULONG64)(t2_.QuadPart - t1_.QuadPart);		\
+} while (0)
+
 static NDIS_STATUS testdrv_register(PDRIVER_OBJECT driver,
 				    PUNICODE_STRING path,
 				    NDIS51_MINIPORT_CHARACTERISTICS *chars)
