@@ -191,8 +191,9 @@ def header_boundaries(data):
             table, table + 40 * nsections}
     for i in range(nsections):
         raw_size, raw_offset = struct.unpack_from("<II", data, table + 40 * i + 16)
-        cuts |= {raw_offset, raw_offset + raw_size // 2, raw_offset + raw_size - 1}
-    return sorted(c for c in cuts if c < len(data))
+        if raw_size:            # .bss has no bytes in the file
+            cuts |= {raw_offset, raw_offset + raw_size // 2, raw_offset + raw_size - 1}
+    return sorted(c for c in cuts if 0 <= c < len(data))
 
 
 @pytest.mark.parametrize("name", ["mocknic", "missing"])
