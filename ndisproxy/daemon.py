@@ -331,11 +331,11 @@ class Daemon:
         adapter.max_frame = event.get("max_frame")
         if adapter.mirror is not None:
             adapter.mirror.reset(adapter.max_frame)
-        if adapter.restarts:
-            # Back from a fault: what Linux tried to resolve meanwhile is
-            # asked again now, not after its 1 s retransmit time.
-            with contextlib.suppress(tap.TapError):
-                await trio.to_thread.run_sync(tap.forget_unresolved_neighbours, adapter.name)
+        # Back from a fault or a daemon restart (or up for the first time):
+        # what Linux tried to resolve while the carrier was down is asked
+        # again now, not after its 1 s retransmit time.
+        with contextlib.suppress(tap.TapError):
+            await trio.to_thread.run_sync(tap.forget_unresolved_neighbours, adapter.name)
         adapter.running_since = trio.current_time()
         log.info("%s: running (%s, host pid %s, MAC %s)", adapter.name,
                  adapter.config.driver_name, adapter.pid, mac)

@@ -496,6 +496,53 @@ def test_watchdog_kills_and_restarts_a_frozen_daemon(sd):
         print(f"note: {name} was left after the stop that followed the watchdog restart")
 
 
+def test_kill_9_of_the_daemon_keeps_the_link_and_traffic_resumes(sd):
+    """The TAP is persistent while the daemon runs: a SIGKILLed daemon leaves
+    it, with its addresses; systemd restarts the daemon, which re-attaches
+    it (and its wire) by their marks, and pings flow again."""
+    unit, sock = "ndisproxy.service", "/run/ndisproxy/control.sock"
+    peer, name, wire = unique_name("npsd"), unique_name("npsd"), unique_name("npsd")
+    dropin_dir = sd.state / "units" / "ndisproxy.service.d"
+    dropin_dir.mkdir(exist_ok=True)
+    (dropin_dir / "netns.conf").write_text(netns_dropin())
+    sd.systemctl("daemon-reload")
+    assert sd.run("ip", "netns", "add", peer).returncode == 0
+    try:
+        (sd.state / "etc" / "ndisproxy.toml").write_text(
+            f'[daemon]\nsocket = "{sock}"\n'
+            + adapter_toml(name, f'kind = "tap"\nifname = "{wire}"\nnetns = "{peer}"'))
+        sd.systemctl("start", unit)
+        assert sd.status(sock)[name]["state"] == "running"
+        for cmd in (("ip", "addr", "add", "198.51.100.1/24", "dev", name),
+                    ("ip", "netns", "exec", peer, "ip", "addr", "add", "198.51.100.2/24",
+                     "dev", wire)):
+            assert sd.run(*cmd).returncode == 0
+        ping = ("ping", "-c", "3", "-i", "0.05", "-W", "2", "198.51.100.2")
+        assert sd.run(*ping).returncode == 0
+        index = sd.run("cat", f"/sys/class/net/{name}/ifindex").stdout
+        before = sd.show(unit, "MainPID", "NRestarts")
+        killed = time.monotonic()
+        assert sd.run("kill", "-9", before["MainPID"]).returncode == 0
+        shown = sd.wait_for(unit, lambda p: p["NRestarts"] == "1" and p["SubState"] == "running"
+                            and p["MainPID"] != before["MainPID"]
+                            and f"{name} running" in p["StatusText"], "restarted")
+        # The same interface, its address kept; traffic through the new host.
+        assert sd.run("cat", f"/sys/class/net/{name}/ifindex").stdout == index
+        assert "198.51.100.1/24" in sd.run("ip", "-o", "addr", "show", "dev", name).stdout
+        resumed = sd.run("ping", "-c", "3", "-i", "0.05", "-w", "10", "198.51.100.2")
+        print(f"kill -9 -> running and pinging again in {time.monotonic() - killed:.1f} s "
+              f"(RestartSec=2s): {resumed.stdout.splitlines()[-2]}")
+        assert resumed.returncode == 0, resumed.stdout + sd.journal(unit)
+        sd.systemctl("stop", unit)
+        assert sd.show(unit, "Result")["Result"] == "success"
+    finally:
+        (dropin_dir / "netns.conf").unlink()
+        sd.run("systemctl", "stop", unit)
+        sd.run("systemctl", "daemon-reload")
+        sd.run("ip", "link", "del", name)
+        sd.run("ip", "netns", "del", peer)
+
+
 def test_template_instance_and_netns_dropin(sd):
     instance = "t" + secrets.token_hex(4)
     early, late = unique_name("npsd"), unique_name("npsd")        # namespaces
