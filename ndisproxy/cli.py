@@ -546,6 +546,7 @@ def _driver_info(args):
     import trio
 
     from . import driverinfo, drivers, peimage
+    from .errors import ImageError
     from .store import DriverStore, StoreError
 
     stored = None
@@ -573,7 +574,13 @@ def _driver_info(args):
     if len(data) > peimage.MAX_IMAGE:
         return _driver_failure(args, "info", f"{path.name}: larger than "
                                f"{peimage.MAX_IMAGE >> 20} MiB: not a driver image", EXIT_FAILED)
-    report = trio.run(functools.partial(driverinfo.describe, data, path.name,
+    helpers = {}
+    try:
+        for module, helper in peimage.helpers_beside(path, peimage.read(data, path.name)).items():
+            helpers[module] = helper.read_bytes()
+    except (ImageError, OSError):
+        pass                    # the report says what is wrong with the image
+    report = trio.run(functools.partial(driverinfo.describe, data, path.name, helpers=helpers,
                                         run_driver_entry=not args.no_driver_entry))
     report["file"] = str(path)
     report["driver"] = stored.name if stored is not None else None

@@ -85,6 +85,7 @@ class AdapterState:
         self.gave_up = False            # faulted past its restart limit
         self.restart_now = trio.Event()     # set by `ndisproxy reset`: stop waiting
         self.resets = 0                 # MiniportReset calls CheckForHang asked for
+        self.helpers = {}               # helper DLLs the image imports: {module: path}
         self.fault = None               # this run's diagnosis (last_fault keeps it)
         self.fault_at = None
 
@@ -169,9 +170,10 @@ def _check_image(adapter):
     of them named).  Reading the file is not loading it: the proxy never
     runs driver code."""
     try:
-        peimage.check_file(adapter.config.driver)
+        image = peimage.check_file(adapter.config.driver)
     except errors.ImageError as exc:
         raise DaemonError(f"{adapter.name}: driver refused: {exc}") from None
+    adapter.helpers = peimage.helpers_beside(adapter.config.driver, image)
 
 
 def _release_links(adapter):
@@ -389,18 +391,24 @@ class Daemon:
     async def _run_process_host(self, adapters):
         fds = []
         spec = _spec(adapters, fds)
-        # The images, opened here: a host (perhaps another user) reads them
-        # from these fds, whatever the permissions on their paths.
+        # The images and their helper DLLs, opened here: a host (perhaps
+        # another user) reads them from these fds, whatever the permissions
+        # on their paths.
         images = []
+
+        def open_for_host(path, name):
+            try:
+                images.append(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
+            except OSError as exc:
+                raise DaemonError(f"{name}: driver {path}: {exc.strerror}") from None
+            fds.append(images[-1])
+            return len(fds) - 1
+
         try:
-            for entry in spec["adapters"]:
-                try:
-                    images.append(os.open(entry["driver"], os.O_RDONLY | os.O_CLOEXEC))
-                except OSError as exc:
-                    raise DaemonError(f"{entry['name']}: driver {entry['driver']}: "
-                                      f"{exc.strerror}") from None
-                entry["driver_fd"] = len(fds)
-                fds.append(images[-1])
+            for adapter, entry in zip(adapters, spec["adapters"]):
+                entry["driver_fd"] = open_for_host(entry["driver"], entry["name"])
+                entry["helpers"] = {module: open_for_host(path, entry["name"])
+                                    for module, path in adapter.helpers.items()}
             host = await self.fork_server.spawn(spec, fds)
         finally:
             for fd in images:

@@ -26,13 +26,14 @@ def _hex(value):
     return f"0x{value:x}"
 
 
-def static_report(image):
-    """The part of the report read from the file: headers, sections, imports."""
+def static_report(image, exports=None):
+    """The part of the report read from the file: headers, sections, imports
+    (``exports``: {lower-case module: Exports} of helper DLLs beside it)."""
     entry = image.section_at(image.entry_rva)
     modules = []
     for module, items in image.modules().items():
-        functions = [{"name": str(item).split("!", 1)[1], "status": peimage.status(item)}
-                     for item in items]
+        functions = [{"name": str(item).split("!", 1)[1],
+                      "status": peimage.status(item, exports)} for item in items]
         modules.append({"module": module, "functions": functions,
                         "resolved": sum(f["status"] == peimage.RESOLVED for f in functions)})
     return {
@@ -54,24 +55,26 @@ def static_report(image):
                       "raw_size": s.raw_size, "protection": s.protection, "kinds": s.kinds}
                      for s in image.sections],
         "imports": modules,
-        "unresolved": [str(item) for item in peimage.unresolved(image)],
+        "unresolved": [str(item) for item in peimage.unresolved(image, exports)],
+        "helpers": sorted(exports or ()),
     }
 
 
-def _static_problems(image, report):
+def _static_problems(image, report, exports=None):
     problems = []
     if image.machine != peimage.MACHINE_AMD64 or image.bits != 64:
         problems.append(f"{image.name}: {image.machine_name} ({report['machine_code']}) "
                         f"{report['format']} image: only x86-64 (0x8664) PE32+ drivers can "
                         "run here")
-    missing = peimage.unresolved(image)
+    missing = peimage.unresolved(image, exports)
     if missing:
         problems.append(f"{image.name}: {peimage.unresolved_message(missing)}")
     return problems
 
 
-async def describe(data, name, *, run_driver_entry=True):
-    """The report on the image ``data`` (file name ``name``)."""
+async def describe(data, name, *, run_driver_entry=True, helpers=None):
+    """The report on the image ``data`` (file name ``name``), with the helper
+    DLLs it imports in ``helpers`` ({module: bytes})."""
     report = {"ok": False, "name": name, "size": len(data),
               "sha256": hashlib.sha256(data).hexdigest(), "problems": []}
     try:
@@ -80,11 +83,18 @@ async def describe(data, name, *, run_driver_entry=True):
         report["problems"].append(str(exc))
         report["driver_entry"] = None
         return report
-    report.update(static_report(image))
-    report["problems"] = _static_problems(image, report)
+    try:
+        exports = {module.lower(): peimage.read_exports(blob, module)
+                   for module, blob in (helpers or {}).items()}
+    except ImageError as exc:
+        report["problems"].append(str(exc))
+        report["driver_entry"] = None
+        return report
+    report.update(static_report(image, exports))
+    report["problems"] = _static_problems(image, report, exports)
     report["driver_entry"] = None
     if run_driver_entry and not report["problems"]:
-        probe = await run_probe(data, name)
+        probe = await run_probe(data, name, helpers)
         report["driver_entry"] = probe
         if not probe["ok"]:
             report["problems"].append(probe["error"])
@@ -92,21 +102,27 @@ async def describe(data, name, *, run_driver_entry=True):
     return report
 
 
-async def run_probe(data, name, timeout=PROBE_TIMEOUT):
-    """DriverEntry of ``data`` in a throwaway sandboxed host: the host's
-    probe message (see ndisproxy.hostproc), with "ok" and "error" set."""
+async def run_probe(data, name, helpers=None, timeout=PROBE_TIMEOUT):
+    """DriverEntry of ``data`` (with ``helpers``, {module: bytes}) in a
+    throwaway sandboxed host: the host's probe message (see
+    ndisproxy.hostproc), with "ok" and "error" set."""
     from .supervisor import HostError, open_fork_server
 
-    fd = os.memfd_create(name, os.MFD_CLOEXEC)
+    fds = []
     try:
-        _write_all(fd, data)
-        os.lseek(fd, 0, os.SEEK_SET)
+        for blob_name, blob in ((name, data), *(helpers or {}).items()):
+            fds.append(os.memfd_create(blob_name, os.MFD_CLOEXEC))
+            _write_all(fds[-1], blob)
+            os.lseek(fds[-1], 0, os.SEEK_SET)
+        spec = {"probe": {"name": name, "image": 0,
+                          "helpers": {module: i + 1 for i, module in enumerate(helpers or {})}}}
         with trio.move_on_after(timeout) as deadline:
             try:
                 async with open_fork_server() as server:
-                    host = await server.spawn({"probe": {"name": name, "image": 0}}, [fd])
-                    os.close(fd)
-                    fd = None
+                    host = await server.spawn(spec, fds)
+                    for fd in fds:
+                        os.close(fd)
+                    fds = []
                     try:
                         async for event in host.events():
                             if event.get("event") == "probe":
@@ -123,7 +139,7 @@ async def run_probe(data, name, timeout=PROBE_TIMEOUT):
         if deadline.cancelled_caught:
             return _failed(f"{name}: no report on DriverEntry within {timeout} s")
     finally:
-        if fd is not None:
+        for fd in fds:
             os.close(fd)
     return _failed(f"{name}: no report on DriverEntry")
 

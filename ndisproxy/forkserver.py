@@ -21,6 +21,7 @@ import json
 import os
 import signal
 import socket
+import traceback
 import sys
 
 MAX_MESSAGE = 1 << 16
@@ -52,6 +53,10 @@ def _spawn(sock, request, fds):
             sock.close()
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             code = hostproc.run(fds[0], request["spec"], fds[1:])
+        except BaseException:
+            # A bug of ours, not the driver's: say where, on the daemon's
+            # stderr (the journal), before the exit status says "70".
+            traceback.print_exc()
         finally:
             os._exit(code)
     for fd in fds:

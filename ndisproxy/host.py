@@ -382,7 +382,8 @@ class InProcessAdapter:
 async def open_adapter(driver="mocknic", *, parameters=None, stack_size=64 * 1024,
                        mac=DEFAULT_MAC, packet_filter=None, tap_fd=None, wire_fd=None,
                        vxlan=None, vnet_hdr=10, wire_vnet_hdr=None, on_carrier=None,
-                       image_data=None, deadlines=None, verifier_fatal=(), hang_check=None):
+                       image_data=None, deadlines=None, verifier_fatal=(), hang_check=None,
+                       helpers=None):
     """Load ``driver`` (a bundled name or a path), bring up one adapter on the
     mock NIC, and service it until the block exits; then halt it (reporting
     leaks to the verifier) and unload the image.
@@ -401,10 +402,11 @@ async def open_adapter(driver="mocknic", *, parameters=None, stack_size=64 * 102
     ``deadlines`` maps entry-point classes (``ndisproxy.driver.DEADLINE_CLASSES``)
     to seconds; ``verifier_fatal`` names verifier findings that stop the
     driver; ``hang_check`` is the CheckForHang period in seconds (default:
-    the driver's, as NDIS does; 0: never)."""
+    the driver's, as NDIS does; 0: never).  ``helpers`` ({name: bytes})
+    are helper DLLs the image imports (else they are read from beside it)."""
     path = driver if os.sep in str(driver) or str(driver).endswith(".sys") \
         else drivers.path(driver)
-    image = DriverImage.load(path, stack_size=stack_size, data=image_data)
+    image = DriverImage.load(path, stack_size=stack_size, data=image_data, helpers=helpers)
     try:
         adapter = image.create_adapter(stack_size=stack_size, parameters=parameters or {})
         adapter.attach_mocknic(mac)
@@ -419,7 +421,10 @@ async def open_adapter(driver="mocknic", *, parameters=None, stack_size=64 * 102
                                on_carrier=on_carrier)
         nic.set_hang_check(hang_check)
         if on_carrier is not None:
-            on_carrier((await nic.query_oid("OID_GEN_MEDIA_CONNECT_STATUS", 4)).value == 0)
+            # A driver without media sense (failing the query, or answering
+            # it with the wrong size) is taken to be connected, as NDIS does.
+            media = await nic.query_oid("OID_GEN_MEDIA_CONNECT_STATUS", 4)
+            on_carrier(not media.ok or len(media.data) != 4 or media.value == 0)
         try:
             async with trio.open_nursery() as nursery:
                 await nursery.start(nic._service)

@@ -29,7 +29,8 @@ messages:
 The spec: {"adapters": [{"name", "driver", "stack_size", "parameters",
 "mac", "packet_filter", "tap": FD_INDEX, "wire": FD_INDEX or null,
 "vnet_hdr", "deadlines": {CLASS: SECONDS}, "verifier_fatal": [KIND],
-"hang_check": SECONDS or null}]}; a VXLAN wire is "vxlan": {"fd": FD_INDEX, "vni": N,
+"hang_check": SECONDS or null, "driver_fd": FD_INDEX, "helpers": {MODULE:
+FD_INDEX}}]}; a VXLAN wire is "vxlan": {"fd": FD_INDEX, "vni": N,
 "remote": [ADDRESS, PORT]} instead of "wire" (a UDP socket, no vnet
 header).  A fault is reported and ends the process with exit code 3: the
 proxy restarts the host from a fresh image.
@@ -111,8 +112,12 @@ class _Host:
             # The daemon opened the image: the host needs no access to its path.
             with os.fdopen(os.dup(fds[spec["driver_fd"]]), "rb") as image:
                 image_data = image.read()
+        helpers = {}
+        for module, index in (spec.get("helpers") or {}).items():
+            with os.fdopen(os.dup(fds[index]), "rb") as helper:
+                helpers[module] = helper.read()
         async with open_adapter(spec["driver"], parameters=spec.get("parameters") or {},
-                                image_data=image_data,
+                                image_data=image_data, helpers=helpers,
                                 stack_size=spec.get("stack_size", 65536),
                                 mac=spec.get("mac") or "02:4e:50:00:00:01",
                                 packet_filter=spec.get("packet_filter"), tap_fd=tap_fd,
@@ -258,6 +263,13 @@ class _Faulted(Exception):
     pass
 
 
+def _first_leaf(group):
+    """The first exception in a (nested) exception group."""
+    while isinstance(group, BaseExceptionGroup):
+        group = group.exceptions[0]
+    return group
+
+
 async def _serve(sock_fd, spec, fds):
     sock = trio.socket.from_stdlib_socket(socket.socket(fileno=sock_fd))
     host = _Host(sock)
@@ -272,7 +284,11 @@ async def _serve(sock_fd, spec, fds):
         code = EXIT_FAULT
     except* errors.NdisProxyError as group:
         # Bringing an adapter up failed (load error, Initialize failed, ...).
-        error, code = str(group.exceptions[0]), EXIT_FAULT
+        error, code = str(_first_leaf(group)), EXIT_FAULT
+    except* Exception as group:
+        # A bug of ours: still a diagnosis for the proxy, not a silent exit.
+        exc = _first_leaf(group)
+        error, code = f"driver host error: {type(exc).__name__}: {exc}", EXIT_FAULT
     if error is not None:
         await host.send({"event": "error", "error": error})
     for message in host.pending_events():
@@ -336,9 +352,14 @@ def _probe(sock, spec, fds):
               "sandbox": SANDBOX}
     with os.fdopen(os.dup(fds[spec["image"]]), "rb") as f:
         data = f.read()
+    helpers = {}
+    for module, index in (spec.get("helpers") or {}).items():
+        with os.fdopen(os.dup(fds[index]), "rb") as f:
+            helpers[module] = f.read()
     image = None
     try:
-        image = DriverImage.load(spec["name"], data=data, run_driver_entry=False)
+        image = DriverImage.load(spec["name"], data=data, run_driver_entry=False,
+                                 helpers=helpers)
         image.run_driver_entry()
         report["ok"] = True
     except errors.NdisProxyError as exc:

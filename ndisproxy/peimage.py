@@ -37,13 +37,14 @@ SCN_MEM_WRITE = 0x80000000
 DIRECTORIES = ("export", "import", "resource", "exception", "security", "basereloc",
                "debug", "architecture", "globalptr", "tls", "load_config", "bound_import",
                "iat", "delay_import", "clr", "reserved")
-DIR_IMPORT, DIR_TLS = 1, 9
+DIR_EXPORT, DIR_IMPORT, DIR_TLS = 0, 1, 9
 
 MAX_IMAGE = 256 << 20           # SizeOfImage, as the loader bounds it
 MAX_SECTIONS = 96
 MAX_NAME = 256                  # an import name is NUL-terminated within this
 MAX_IMPORTS = 16384             # in all: real drivers import a few hundred
 MAX_MODULES = 1024
+MAX_EXPORTS = 65536
 
 
 class ImageFormatError(ImageError):
@@ -85,6 +86,14 @@ class Import:
     def __str__(self):
         return f"{self.module}!{self.name}" if self.name is not None else \
             f"{self.module}!#{self.ordinal}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Exports:
+    """What a helper DLL exports, as the loader binds it: names and ordinals
+    of functions it holds itself (forwarders are refused, so not here)."""
+    names: frozenset
+    ordinals: frozenset
 
 
 @dataclasses.dataclass(frozen=True)
@@ -317,19 +326,85 @@ def _imports(r, image):
 RESOLVED, NO_EXPORT, NO_MODULE, BY_ORDINAL = "resolved", "no-export", "no-module", "ordinal"
 
 
-def status(item):
+def status(item, helpers=None):
     """Whether the loader binds ``item``: RESOLVED, NO_EXPORT (the module is
-    ours but lacks the function), NO_MODULE or BY_ORDINAL (refused)."""
+    ours, or a helper DLL in ``helpers`` ({lower-case name: Exports}), but
+    lacks the function), NO_MODULE or BY_ORDINAL (refused from the kernel
+    modules)."""
     from ._binding import lib
+    exports = (helpers or {}).get(item.module.lower())
+    if exports is not None:
+        found = item.ordinal in exports.ordinals if item.name is None \
+            else item.name in exports.names
+        return RESOLVED if found else NO_EXPORT
     if item.name is None:
         return BY_ORDINAL
     code = lib.np_api_import_status(item.module.encode(), item.name.encode())
     return (RESOLVED, NO_EXPORT, NO_MODULE)[code]
 
 
-def unresolved(image):
+def unresolved(image, helpers=None):
     """The imports the loader would not bind, in import-table order."""
-    return [item for item in image.imports if status(item) != RESOLVED]
+    return [item for item in image.imports if status(item, helpers) != RESOLVED]
+
+
+def read_exports(data, name):
+    """The Exports of the DLL in ``data``; ImageFormatError if damaged."""
+    r = _Reader(bytes(data), name)
+    image = read(data, name)
+    rva, size = image.directory(DIR_EXPORT)
+    if not size:
+        return Exports(frozenset(), frozenset())
+    at = _offset(r, image, rva, 40, "export directory")
+    base, nfunctions, nnames, functions, names, ordinals = struct.unpack_from(
+        "<IIIIII", r.data, at + 16)
+    if nfunctions > MAX_EXPORTS or nnames > nfunctions:
+        raise r.fail(f"malformed image: {nfunctions} exported functions, {nnames} names")
+    table = _offset(r, image, functions, 4 * nfunctions, "export address table") \
+        if nfunctions else 0
+    own = set()
+    for index in range(nfunctions):
+        (target,) = struct.unpack_from("<I", r.data, table + 4 * index)
+        if target and not rva <= target < rva + size:      # inside: a forwarder
+            own.add(base + index)
+    exported = set()
+    if nnames:
+        name_table = _offset(r, image, names, 4 * nnames, "export name table")
+        ordinal_table = _offset(r, image, ordinals, 2 * nnames, "export ordinal table")
+        for index in range(nnames):
+            (name_rva,) = struct.unpack_from("<I", r.data, name_table + 4 * index)
+            (slot,) = struct.unpack_from("<H", r.data, ordinal_table + 2 * index)
+            if base + slot in own:
+                exported.add(_string(r, image, name_rva, "export name"))
+    return Exports(frozenset(exported), frozenset(own))
+
+
+def helpers_beside(path, image):
+    """{module as imported: path} of the helper DLLs ``image`` imports that
+    lie beside ``path`` (the file name in any case), as the loader finds them."""
+    wanted = {item.module for item in image.imports if status(item) == NO_MODULE}
+    if not wanted:
+        return {}
+    try:
+        beside = {entry.name.lower(): entry
+                  for entry in pathlib.Path(path).resolve().parent.iterdir()}
+    except OSError:
+        return {}
+    return {module: beside[module.lower()] for module in sorted(wanted)
+            if module.lower() in beside and beside[module.lower()].is_file()}
+
+
+def helper_exports(paths):
+    """{lower-case module: Exports} of helper DLL files; ImageError if one
+    cannot be read or is damaged."""
+    found = {}
+    for module, path in paths.items():
+        try:
+            data = pathlib.Path(path).read_bytes()
+        except OSError as exc:
+            raise ImageError(f"{path}: {exc.strerror or exc}") from None
+        found[module.lower()] = read_exports(data, pathlib.Path(path).name)
+    return found
 
 
 def unresolved_message(missing):
@@ -340,25 +415,29 @@ def unresolved_message(missing):
 
 
 def check_file(path):
-    """check_loadable() on the file ``path``; its image, or ImageError."""
+    """check_loadable() on the file ``path``, with the helper DLLs beside it;
+    its image, or ImageError."""
     try:
         with open(path, "rb") as f:
             data = f.read(MAX_IMAGE + 1)
     except OSError as exc:
         raise ImageError(f"{path}: {exc.strerror or exc}") from None
-    return check_loadable(data, pathlib.Path(path).name)
+    name = pathlib.Path(path).name
+    image = read(data, name)
+    return check_loadable(data, name, helper_exports(helpers_beside(path, image)))
 
 
-def check_loadable(data, name):
+def check_loadable(data, name, helpers=None):
     """Raise what stops this image before a host is started for it: an
     ImageFormatError, the wrong machine, or UnresolvedImportsError listing
-    every import we do not provide."""
+    every import we do not provide (nor a helper DLL in ``helpers``,
+    {lower-case name: Exports})."""
     image = read(data, name)
     if image.machine != MACHINE_AMD64 or image.magic != PE32PLUS:
         raise ImageFormatError(f"{name}: {image.machine_name} (0x{image.machine:04x}) "
                                f"PE{'32+' if image.magic == PE32PLUS else '32'} image: only "
                                "x86-64 (0x8664) PE32+ drivers can run here")
-    missing = unresolved(image)
+    missing = unresolved(image, helpers)
     if missing:
         raise UnresolvedImportsError(f"{name}: {unresolved_message(missing)}",
                                      [str(item) for item in missing])
