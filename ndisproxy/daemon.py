@@ -395,14 +395,17 @@ class Daemon:
         # another user) reads them from these fds, whatever the permissions
         # on their paths.
         images = []
+        opened = {}             # a pool's adapters share one image: one fd
 
         def open_for_host(path, name):
-            try:
-                images.append(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
-            except OSError as exc:
-                raise DaemonError(f"{name}: driver {path}: {exc.strerror}") from None
-            fds.append(images[-1])
-            return len(fds) - 1
+            if path not in opened:
+                try:
+                    images.append(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
+                except OSError as exc:
+                    raise DaemonError(f"{name}: driver {path}: {exc.strerror}") from None
+                fds.append(images[-1])
+                opened[path] = len(fds) - 1
+            return opened[path]
 
         try:
             for adapter, entry in zip(adapters, spec["adapters"]):
@@ -530,9 +533,10 @@ class Daemon:
             else:
                 try:
                     status = await self._run_process_host(adapters)
-                except DaemonError as exc:
-                    # The image went away (ndisproxy driver remove, say):
-                    # like a fault, retried with backoff.
+                except (DaemonError, HostError) as exc:
+                    # The image went away (ndisproxy driver remove, say), or
+                    # the host could not be forked: like a fault, retried
+                    # with backoff.
                     self._on_fault(adapters, {"adapter": adapters[0].name, "error": str(exc)})
                     status = None
             if self.stopping:

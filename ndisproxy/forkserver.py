@@ -25,7 +25,7 @@ import traceback
 import sys
 
 MAX_MESSAGE = 1 << 16
-MAX_FDS = 32
+MAX_FDS = 253                   # SCM_MAX_FD: the most one message can carry
 
 
 def _report_exits(sock):
@@ -69,7 +69,7 @@ def serve(sock):
     signal.signal(signal.SIGINT, signal.SIG_IGN)       # the proxy decides when we end
     while True:
         try:
-            message, fds, _, _ = socket.recv_fds(sock, MAX_MESSAGE, MAX_FDS)
+            message, fds, flags, _ = socket.recv_fds(sock, MAX_MESSAGE, MAX_FDS)
         except ConnectionResetError:
             return
         if not message:
@@ -78,6 +78,8 @@ def serve(sock):
             request = json.loads(message)
             if request.get("op") != "spawn" or not fds:
                 raise ValueError(f"unknown request {request!r:.80}")
+            if flags & (socket.MSG_CTRUNC | socket.MSG_TRUNC):
+                raise ValueError(f"spawn request truncated (more than {MAX_FDS} fds?)")
             _spawn(sock, request, fds)
         except (ValueError, KeyError, TypeError) as exc:
             for fd in fds:

@@ -110,12 +110,9 @@ class _Host:
         image_data = None
         if spec.get("driver_fd") is not None:
             # The daemon opened the image: the host needs no access to its path.
-            with os.fdopen(os.dup(fds[spec["driver_fd"]]), "rb") as image:
-                image_data = image.read()
-        helpers = {}
-        for module, index in (spec.get("helpers") or {}).items():
-            with os.fdopen(os.dup(fds[index]), "rb") as helper:
-                helpers[module] = helper.read()
+            image_data = read_file(fds[spec["driver_fd"]])
+        helpers = {module: read_file(fds[index])
+                   for module, index in (spec.get("helpers") or {}).items()}
         async with open_adapter(spec["driver"], parameters=spec.get("parameters") or {},
                                 image_data=image_data, helpers=helpers,
                                 stack_size=spec.get("stack_size", 65536),
@@ -263,6 +260,16 @@ class _Faulted(Exception):
     pass
 
 
+def read_file(fd):
+    """All of the file open as ``fd``, from its start: a pool's adapters
+    share one fd of their image, so its offset is no guide."""
+    chunks, offset = [], 0
+    while chunk := os.pread(fd, 1 << 20, offset):
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)
+
+
 def _first_leaf(group):
     """The first exception in a (nested) exception group."""
     while isinstance(group, BaseExceptionGroup):
@@ -350,12 +357,9 @@ def _probe(sock, spec, fds):
     report = {"event": "probe", "ok": False, "error": None, "kind": None,
               "ndis_version": None, "handlers": {}, "log": [], "stack": None,
               "sandbox": SANDBOX}
-    with os.fdopen(os.dup(fds[spec["image"]]), "rb") as f:
-        data = f.read()
-    helpers = {}
-    for module, index in (spec.get("helpers") or {}).items():
-        with os.fdopen(os.dup(fds[index]), "rb") as f:
-            helpers[module] = f.read()
+    data = read_file(fds[spec["image"]])
+    helpers = {module: read_file(fds[index])
+               for module, index in (spec.get("helpers") or {}).items()}
     image = None
     try:
         image = DriverImage.load(spec["name"], data=data, run_driver_entry=False,

@@ -22,6 +22,7 @@ import trio
 from . import errors
 
 MAX_MESSAGE = 1 << 16
+MAX_FDS = 253                   # SCM_MAX_FD, as the fork server receives them
 CAPTURE_TAG = b"\x01"          # hostproc's binary capture messages
 
 
@@ -147,6 +148,9 @@ class ForkServer:
 
     async def spawn(self, spec, fds):
         """Fork a host running ``spec`` with ``fds`` (not closed here)."""
+        if len(fds) + 1 > MAX_FDS:
+            raise HostError(f"a host with {len(fds)} fds: one spawn carries at most "
+                            f"{MAX_FDS - 1} (split the pool)")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._next_id += 1
         waiter = [trio.Event(), None]
