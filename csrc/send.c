@@ -27,7 +27,6 @@ struct np_tx_slot {
 	};
 	MDL mdl;
 	uint32_t state;
-	uint32_t index;
 	uint8_t data[NP_TX_SLOT_DATA] __attribute__((aligned(64)));
 };
 
@@ -45,10 +44,14 @@ int np_tx_init(struct np_adapter *a)
 	a->tx = np_map(a->tx_map_len, PROT_READ | PROT_WRITE, "txslots");
 	if (!a->tx)
 		return -1;
-	for (i = 0; i < NP_TX_SLOTS; i++) {
-		a->tx[i].index = i;
+	/*
+	 * Nothing in the slots is written now: a slot's pages are touched when
+	 * it first carries a frame, and the free list is LIFO, so an adapter
+	 * that never has many sends in flight keeps a few slots resident
+	 * instead of all 2.3 MiB (what lets a pooled adapter cost ~1 MiB).
+	 */
+	for (i = 0; i < NP_TX_SLOTS; i++)
 		a->tx_free[i] = NP_TX_SLOTS - 1 - i;
-	}
 	a->tx_nfree = NP_TX_SLOTS;
 	return 0;
 }
@@ -74,7 +77,7 @@ static void slot_release(struct np_adapter *a, struct np_tx_slot *s,
 			 NDIS_STATUS status)
 {
 	s->state = SLOT_FREE;
-	a->tx_free[a->tx_nfree++] = s->index;
+	a->tx_free[a->tx_nfree++] = (uint32_t)(s - a->tx);
 	if (status == NDIS_STATUS_SUCCESS)
 		a->stats.tx_completed++;
 	else

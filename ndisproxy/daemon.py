@@ -45,6 +45,12 @@ WIRE_MARK = "ndisproxy:wire:"
 VNET_HDR = 10
 # The states an adapter goes through (docs/daemon.md draws the machine).
 STATES = ("initialising", "running", "resetting", "faulted", "restarting", "halted")
+# After a fault the TAP's carrier stays down until Linux has reported it (its
+# operstate is no longer "up"), for at most this long: the kernel's link
+# watcher handles a carrier loss lazily (up to a second after the previous
+# event) and a carrier that is back by then was never lost to whoever follows
+# the link - bonding, routing daemons, NetworkManager, a test.
+CARRIER_DOWN_MAX = 1.1
 DEFAULT_FILTER = (lib.NDIS_PACKET_TYPE_DIRECTED | lib.NDIS_PACKET_TYPE_BROADCAST
                   | lib.NDIS_PACKET_TYPE_MULTICAST)
 
@@ -563,9 +569,22 @@ class Daemon:
                 for adapter in adapters:
                     adapter.gave_up = False
                 log.info("%s: reset by the administrator: restarting", _names(adapters))
-            elif delay:
+            else:
                 with trio.move_on_after(delay):
                     await adapters[0].restart_now.wait()
+                await self._until_carrier_loss_seen(adapters)
+
+    async def _until_carrier_loss_seen(self, adapters):
+        def seen():
+            for adapter in adapters:
+                with contextlib.suppress(tap.TapError):
+                    if tap.link_state(adapter.name)["operstate"] == "up":
+                        return False
+            return True
+
+        with trio.move_on_after(CARRIER_DOWN_MAX):
+            while not await trio.to_thread.run_sync(seen):
+                await trio.sleep(0.01)
 
     def _log_fault(self, adapters, status, backoff, delay):
         """One paragraph: what failed, where, and what happens next."""
