@@ -153,6 +153,22 @@ def _run(args):
     except daemon.DaemonError as exc:
         print(f"ndisproxy: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except BaseExceptionGroup as group:
+        # Adapters are brought up concurrently: their failures come grouped.
+        failures, others = group.split(daemon.DaemonError)
+        if failures is None or others is not None:
+            raise
+        for exc in _leaves(failures):
+            print(f"ndisproxy: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _leaves(group):
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc
 
 
 # -- verbs over the control socket ------------------------------------------

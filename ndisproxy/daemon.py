@@ -639,13 +639,16 @@ class Daemon:
         for adapter in group:
             adapter.scope = scope
         try:
-            for adapter in group:
+            async def prepare(adapter):
                 await trio.to_thread.run_sync(_check_image, adapter)
-            for adapter in group:
                 try:
                     await trio.to_thread.run_sync(_prepare_links, adapter)
                 except (OSError, NotImplementedError) as exc:
                     raise DaemonError(f"{adapter.name}: {exc}") from None
+
+            async with trio.open_nursery() as preparing:
+                for adapter in group:
+                    preparing.start_soon(prepare, adapter)
             with scope:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._keep_host, group)
@@ -699,8 +702,11 @@ class Daemon:
             try:
                 async with trio.open_nursery() as nursery:
                     self._nursery = nursery
-                    for group in self.groups():
-                        await nursery.start(self._serve_group, group)
+                    # Every group's links at once (netlink round trips and
+                    # image checks overlap); the first failure cancels the rest.
+                    async with trio.open_nursery() as starting:
+                        for group in self.groups():
+                            starting.start_soon(nursery.start, self._serve_group, group)
                     task_status.started(self)
                     log.info("ready: %d adapter(s)", len(self.adapters))
                     await trio.sleep_forever()
