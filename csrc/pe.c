@@ -254,6 +254,14 @@ static int parse_headers(struct pe_info *pi, char *err, size_t errlen)
 				     sec->name);
 			return -1;
 		}
+		/* Sections come in ascending address order, as Windows demands:
+		 * one that starts inside an earlier one would be copied over it. */
+		if (i && sec->vsize && sec->rva < pi->sec[i - 1].rva + pi->sec[i - 1].vsize) {
+			np_set_error(err, errlen,
+				     "malformed image: section %s (RVA 0x%x) overlaps section %s or precedes it",
+				     sec->name, sec->rva, pi->sec[i - 1].name);
+			return -1;
+		}
 		if (sec->rawsize && !(sec->flags & IMAGE_SCN_CNT_UNINITIALIZED) &&
 		    (sec->rawptr > len || sec->rawsize > len - sec->rawptr)) {
 			np_set_error(err, errlen,

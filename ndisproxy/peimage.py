@@ -249,6 +249,10 @@ def _sections(r, table, count, size_of_image, size_of_headers):
                          "lies outside the image")
         if size and rva < size_of_headers:
             raise r.fail(f"malformed image: section {shown} overlaps the headers")
+        if size and sections and rva < sections[-1].rva + (sections[-1].virtual_size
+                                                           or sections[-1].raw_size):
+            raise r.fail(f"malformed image: section {shown} (RVA 0x{rva:x}) overlaps section "
+                         f"{sections[-1].name} or precedes it")
         if not flags & SCN_CNT_UNINITIALIZED_DATA and raw_size and \
                 raw_offset + raw_size > len(r.data):
             raise r.fail(f"truncated image: section {shown} data (0x{raw_size:x} bytes at "
