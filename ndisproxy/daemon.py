@@ -639,16 +639,23 @@ class Daemon:
         for adapter in group:
             adapter.scope = scope
         try:
+            failures = {}
+
             async def prepare(adapter):
-                await trio.to_thread.run_sync(_check_image, adapter)
                 try:
+                    await trio.to_thread.run_sync(_check_image, adapter)
                     await trio.to_thread.run_sync(_prepare_links, adapter)
+                except DaemonError as exc:
+                    failures[adapter.name] = exc
                 except (OSError, NotImplementedError) as exc:
-                    raise DaemonError(f"{adapter.name}: {exc}") from None
+                    failures[adapter.name] = DaemonError(f"{adapter.name}: {exc}")
 
             async with trio.open_nursery() as preparing:
                 for adapter in group:
                     preparing.start_soon(prepare, adapter)
+            for adapter in group:           # the first in the file's order, plainly
+                if adapter.name in failures:
+                    raise failures[adapter.name]
             with scope:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._keep_host, group)

@@ -422,16 +422,17 @@ def test_section_alignment_below_page_size_merges_protections_per_page(load):
     assert image.wx_pages == list(expected.values()).count("rwx")
 
 
-def test_page_aligned_sections_overlapping_into_wx_are_refused(tmp_path):
+def test_a_writable_section_laid_over_the_code_is_refused(tmp_path):
     data = image_bytes()
     pe = Pe(data)
-    code = next(pe.section(i) for i in range(pe.nsections) if pe.section(i)[5] & 0x20000000)
-    data_off, data_name, *_ = next(pe.section(i) for i in range(pe.nsections)
-                                   if pe.section(i)[5] & 0x80000000)
+    sections = [pe.section(i) for i in range(pe.nsections)]
+    code = next(s for s in sections if s[5] & 0x20000000)
+    index, (data_off, data_name, *_) = next((i, s) for i, s in enumerate(sections)
+                                            if s[5] & 0x80000000)
     struct.pack_into("<I", data, data_off + 12, code[2])       # its RVA: the code's
-    expect_one_line(tmp_path, data, f"malformed image: sections {code[1]} and {data_name} "
-                                    f"overlap on the page at RVA 0x{code[2]:x}, which would be "
-                                    "writable and executable")
+    expect_one_line(tmp_path, data, f"malformed image: section {data_name} (RVA "
+                                    f"0x{code[2]:x}) overlaps section {sections[index - 1][1]} "
+                                    "or precedes it")
 
 
 def stripped(data, image_base=None):
