@@ -39,3 +39,74 @@ def load():
     yield _load
     for image in images:
         image.close()
+
+
+# -- fuzzing: examples and seconds per boundary (tests/fuzzing.py) ------------------
+
+
+@pytest.fixture
+def fuzzed(request):
+    """Call it once per example of a fuzz test: the summary at the end of the
+    run counts them under the boundary of the test's ``fuzz`` marker."""
+    marker = request.node.get_closest_marker("fuzz")
+    boundary = marker.args[0] if marker else request.node.name
+    count = [0]
+
+    def example():
+        count[0] += 1
+
+    yield example
+    request.node.user_properties.append(("fuzz", (boundary, count[0])))
+
+
+def _fuzz_table(terminalreporter):
+    """{boundary: [examples, seconds]} of the fuzz tests that ran."""
+    seconds, examples = {}, {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if getattr(report, "when", None) == "call":
+                seconds[report.nodeid] = report.duration
+            for name, value in getattr(report, "user_properties", ()):
+                if name == "fuzz":
+                    examples[report.nodeid] = value
+    table = {}
+    for nodeid, (boundary, count) in examples.items():
+        row = table.setdefault(boundary, [0, 0.0])
+        row[0] += count
+        row[1] += seconds.get(nodeid, 0.0)
+    return table
+
+
+def _fuzz_total(table):
+    return sum(seconds for _, seconds in table.values())
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A CI run whose fuzzing overran FUZZ_BUDGET fails (the summary says why)."""
+    from .fuzzing import FUZZ_BUDGET, long_run
+
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None or long_run() is not None or exitstatus != 0:
+        return
+    if _fuzz_total(_fuzz_table(reporter)) > FUZZ_BUDGET:
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    from .fuzzing import FUZZ_BUDGET, long_run
+
+    table = _fuzz_table(terminalreporter)
+    if not table:
+        return
+    write = terminalreporter.write_line
+    write("")
+    write(f"{'fuzzed boundary':<44} {'examples':>9} {'seconds':>8}")
+    for boundary, (count, seconds) in sorted(table.items()):
+        write(f"{boundary:<44} {count:>9} {seconds:>8.2f}")
+    total = _fuzz_total(table)
+    limit = "no limit: NDISPROXY_FUZZ_EXAMPLES" if long_run() else f"budget {FUZZ_BUDGET:.0f} s"
+    write(f"{'fuzzing in total':<44} {sum(c for c, _ in table.values()):>9} {total:>8.2f}"
+          f"  ({limit})")
+    if long_run() is None and total > FUZZ_BUDGET:
+        write(f"FAILED: fuzzing took {total:.1f} s, over its {FUZZ_BUDGET:.0f} s budget: "
+              "lower max_examples in tests/test_fuzz_*.py", red=True)
