@@ -53,7 +53,15 @@ void np_pump_destroy(struct np_adapter *a)
 	a->pump_buf = NULL;
 }
 
-/* Reads one frame; its length without the header, 0 if none, -1 on error. */
+enum { READ_NONE = -1, READ_ERROR = -2, READ_RUNT = -3 };
+
+/*
+ * Reads one message: the frame's length without the header (0 for a
+ * message that is only a header), or READ_NONE when nothing waits,
+ * READ_ERROR (errno says why), READ_RUNT for one shorter than the header.
+ * A socket wire may carry empty messages, so a read of 0 bytes is one of
+ * them, never an end of file: the far ends of our fds outlive the pump.
+ */
 static ssize_t read_frame(int fd, uint32_t hdr, uint8_t *buf, size_t len)
 {
 	uint8_t skip[16];
@@ -61,10 +69,8 @@ static ssize_t read_frame(int fd, uint32_t hdr, uint8_t *buf, size_t len)
 	ssize_t n = readv(fd, iov, 2);
 
 	if (n < 0)
-		return errno == EAGAIN || errno == EINTR ? 0 : -1;
-	if (n == 0)
-		return -1;
-	return n < (ssize_t)hdr ? -2 : n - (ssize_t)hdr;
+		return errno == EAGAIN || errno == EINTR ? READ_NONE : READ_ERROR;
+	return n < (ssize_t)hdr ? READ_RUNT : n - (ssize_t)hdr;
 }
 
 static int write_frame(int fd, uint32_t hdr, const uint8_t *buf, size_t len)
@@ -84,13 +90,13 @@ static void pump_wire_in(struct np_adapter *a, struct np_api_pump *p)
 		ssize_t n = read_frame(p->wire_fd, p->wire_vnet_hdr, frame,
 				       NP_FRAME_BUF);
 
-		if (n == 0)
+		if (n == READ_NONE)
 			break;
-		if (n < 0) {
-			if (n == -1) {
-				p->wire_error = errno;
-				break;
-			}
+		if (n == READ_ERROR) {
+			p->wire_error = errno;
+			break;
+		}
+		if (n == READ_RUNT) {
 			p->wire_runts++;
 			continue;
 		}
@@ -151,13 +157,13 @@ static uint32_t pump_tap_in(struct np_adapter *a, struct np_api_pump *p)
 		ssize_t len = read_frame(p->tap_fd, p->tap_vnet_hdr,
 					 frames + used, NP_FRAME_BUF);
 
-		if (len == 0)
+		if (len == READ_NONE)
 			break;
-		if (len < 0) {
-			if (len == -1) {
-				p->tap_error = errno;
-				break;
-			}
+		if (len == READ_ERROR) {
+			p->tap_error = errno;
+			break;
+		}
+		if (len == READ_RUNT) {
 			p->tap_runts++;
 			continue;
 		}
