@@ -197,6 +197,7 @@ class Rig:
                 self.adapter.set_wire_vxlan(wire.fileno(), vni, far.getsockname()[:2])
                 self.cable = None
                 self.address = wire.getsockname()
+                self.far_address = far.getsockname()[:2]
             self.state.wire_fd = wire.fileno()
             self.filter = lib.NDIS_PACKET_TYPE_DIRECTED | lib.NDIS_PACKET_TYPE_BROADCAST
             self.set_filter(self.filter)
