@@ -25,6 +25,9 @@ from ._binding import (
 )
 
 KiB = 1024
+# The adapter's OID buffer (csrc/include/np.h, struct np_adapter's oid_buf):
+# a driver never sees a longer one, whatever length a caller asks for.
+OID_BUFFER = 8192
 DEFAULT_STACK_SIZE = lib.NP_STACK_DEFAULT
 MIN_STACK_SIZE = lib.NP_STACK_MIN
 # Entry points grouped by what they do, for deadlines: the data path (send,
@@ -455,9 +458,15 @@ class Adapter:
     def query_raw(self, oid, length=256):
         """MiniportQueryInformation with a ``length``-byte buffer: an OidResult.
 
-        ``oid`` is a number or a name (``"OID_GEN_LINK_SPEED"``)."""
+        ``oid`` is a number or a name (``"OID_GEN_LINK_SPEED"``); the driver
+        gets at most OID_BUFFER bytes, however long ``length`` is."""
         self._require_open()
         oid = oid_number(oid)
+        if isinstance(length, bool) or not isinstance(length, int):
+            raise TypeError(f"OID buffer length {length!r} is not an integer")
+        if not 0 <= length <= 0xFFFFFFFF:
+            raise ValueError(f"OID buffer length {length} is outside 0..4294967295")
+        length = min(length, OID_BUFFER)
         buf = ffi.new("uint8_t[]", max(length, 1))
         status = ffi.new("int32_t *")
         done = ffi.new("uint32_t *")
