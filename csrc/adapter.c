@@ -26,7 +26,7 @@
 #include "np_winfmt.h"
 
 #define NP_ADAPTER_ARENA	(32UL * 1024 * 1024)
-#define NP_ADAPTER_DMA		(16UL * 1024 * 1024)
+#define NP_ADAPTER_DMA		(64UL * 1024 * 1024)
 
 static const uint64_t default_deadline_ms[NP_EP_COUNT] = {
 	[NP_EP_DRIVER_ENTRY] = 5000,
