@@ -389,6 +389,9 @@ class Adapter:
         if isinstance(value, bool):
             value = int(value)
         text = str(value)
+        if "\0" in f"{name}{text}":
+            # C strings: the driver would read a shorter name or value.
+            raise ValueError(f"parameter {name!r}={text!r}: contains a NUL character")
         rc = lib.np_api_adapter_set_param(self._handle, str(name).encode(), text.encode())
         if rc:
             raise ValueError(f"parameter {name!r}={text!r}: "
