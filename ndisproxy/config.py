@@ -676,7 +676,8 @@ def _endpoint(value, key):
         except ValueError:
             raise _Invalid(key, f"{_quote(host)} is not an IPv4 address (names are not looked up:"
                                 f" {expected})") from None
-    if not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
+    # The length first: int() refuses over 4300 digits with its own ValueError.
+    if not (port.isascii() and port.isdigit()) or len(port) > 5 or not 1 <= int(port) <= 65535:
         raise _Invalid(key, f"port {_quote(port)} is not a number in 1..65535")
     return address, int(port)
 
