@@ -175,7 +175,15 @@ class _Host:
                 if not message:
                     cancel_scope.cancel()          # the proxy is gone
                     return
-                request = json.loads(message)
+                try:
+                    request = json.loads(message)
+                except ValueError as exc:          # not JSON, or not UTF-8
+                    await self.send({"reply": None, "error": f"malformed request: {exc}"})
+                    continue
+                if not isinstance(request, dict):
+                    await self.send({"reply": None,
+                                     "error": "malformed request: not an object"})
+                    continue
                 op = request.get("op")
                 if op == "stop":
                     cancel_scope.cancel()
@@ -192,33 +200,55 @@ class _Host:
     async def answer(self, request):
         reply = {"reply": request.get("id")}
         try:
-            if request["op"] == "stats":
+            op = request.get("op")
+            if op == "stats":
                 reply["adapters"] = {name: _adapter_stats(nic) for name, nic in self.nics.items()}
                 return reply
-            nic = self.nics[request["adapter"]]
-            if request["op"] == "query":
-                result = await nic.query_oid(request["oid"], request.get("length", 256))
-            elif request["op"] == "set":
-                result = await nic.set_oid(request["oid"], bytes.fromhex(request["data"]))
-            elif request["op"] == "reset":
+            if op not in ("query", "set", "reset", "capture", "stall", "link"):
+                raise ValueError(f"unknown op {op!r}")
+            name = _field(request, "adapter", str)
+            nic = self.nics.get(name)
+            if nic is None:
+                raise ValueError(f"{op}: no adapter {name!r} in this host")
+            if op == "query":
+                result = await nic.query_oid(_field(request, "oid", (int, str)),
+                                             _field(request, "length", int, 256))
+            elif op == "set":
+                result = await nic.set_oid(_field(request, "oid", (int, str)),
+                                           bytes.fromhex(_field(request, "data", str)))
+            elif op == "reset":
                 status, addressing = nic.reset()
                 reply.update(status=status, addressing_reset=addressing)
                 return reply
-            elif request["op"] == "capture":
-                nic.set_capture(self.capture_sink(request["adapter"]) if request["on"] else None)
+            elif op == "capture":
+                on = _field(request, "on", bool)
+                nic.set_capture(self.capture_sink(name) if on else None)
                 return reply
-            elif request["op"] == "stall":
+            elif op == "stall":
                 nic.adapter.stall_tx()
                 return reply
-            elif request["op"] == "link":
-                nic.set_link(bool(request["up"]))       # the NIC's PHY: cable in or out
-                return reply
             else:
-                raise ValueError(f"unknown op {request['op']!r}")
+                nic.set_link(_field(request, "up", bool))   # the NIC's PHY: cable in or out
+                return reply
             reply.update(status=result.status, data=result.data.hex(), needed=result.needed)
-        except (KeyError, ValueError, errors.NdisProxyError) as exc:
+        except (ValueError, errors.NdisProxyError) as exc:
             reply["error"] = str(exc)
         return reply
+
+
+_MISSING = object()
+
+
+def _field(request, name, kind, default=_MISSING):
+    """``request[name]``, checked to be a ``kind``: the proxy's requests are
+    read as carefully as anything else that crosses a process boundary."""
+    value = request.get(name, default)
+    if value is _MISSING:
+        raise ValueError(f"{request.get('op')}: {name!r} is missing")
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise ValueError(f"{request.get('op')}: {name!r} is {type(value).__name__}, "
+                         f"not {getattr(kind, '__name__', 'int or str')}")
+    return value
 
 
 _PUMP_COUNTERS = ("tap_in", "tap_out", "tap_out_dropped", "tap_runts", "wire_in",
