@@ -13,7 +13,9 @@ so the proxy never holds a child it could forget to wait for.
 import array
 import contextlib
 import json
+import logging
 import os
+import re
 import socket
 import sys
 
@@ -21,13 +23,88 @@ import trio
 
 from . import errors
 
+log = logging.getLogger("ndisproxy")
+
 MAX_MESSAGE = 1 << 16
 MAX_FDS = 253                   # SCM_MAX_FD, as the fork server receives them
 CAPTURE_TAG = b"\x01"          # hostproc's binary capture messages
 
+# A host runs driver code, so nothing it says is trusted: each event must
+# carry these fields, of these types (hostproc's docstring has the
+# protocol), or it is dropped; so must each reply, unless it is an error.
+EVENT_FIELDS = {
+    "up": {"adapter": str, "mac": str, "max_frame": int, "pid": int},
+    "carrier": {"adapter": str, "up": bool},
+    "log": {"adapter": str, "lines": list},
+    "stopped": {"adapters": dict},
+    "fault": {"error": str},
+    "error": {"error": str},
+}
+OPTIONAL_FIELDS = {"adapter": str, "log": list, "sandbox": dict}
+REPLY_FIELDS = {
+    "query": {"status": int, "data": str, "needed": int},
+    "set": {"status": int, "needed": int},
+    "stats": {"adapters": dict},
+    "reset": {"status": int, "addressing_reset": bool},
+    "link": {}, "capture": {}, "stall": {}, "ping": {},
+}
+_MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
+
 
 class HostError(errors.NdisProxyError):
     """A driver host could not be started or did not answer."""
+
+
+def _wrong_fields(message, fields):
+    """What is wrong with ``message`` (a dict) for ``fields``, or None."""
+    for name, kind in fields.items():
+        value = message.get(name)
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+            return f"{name!r} is {type(value).__name__}, not {kind.__name__}"
+    return None
+
+
+def malformed_event(event):
+    """Why a host's event (a JSON value) is not one the proxy can use, or None."""
+    if not isinstance(event, dict):
+        return "not an object"
+    kind = event.get("event")
+    if not isinstance(kind, str) or kind not in EVENT_FIELDS:
+        return f"unknown event {kind!r}"
+    problem = _wrong_fields(event, EVENT_FIELDS[kind]) or _wrong_fields(
+        event, {name: t for name, t in OPTIONAL_FIELDS.items() if name in event})
+    if problem:
+        return f"{kind}: {problem}"
+    for name in ("lines", "log"):
+        if not all(isinstance(line, str) for line in event.get(name, ())):
+            return f"{kind}: {name!r} holds a line that is not a string"
+    if kind == "up" and not _MAC.fullmatch(event["mac"]):
+        return f"up: 'mac' {event['mac']!r} is not an Ethernet address"
+    if kind == "stopped" and not all(isinstance(v, dict) for v in event["adapters"].values()):
+        return "stopped: a halt report that is not an object"
+    return None
+
+
+def malformed_reply(op, reply, adapter=None):
+    """Why a host's reply to ``op`` (about ``adapter``) is not one the
+    proxy can use, or None."""
+    if "error" in reply:
+        error = reply["error"]
+        return None if isinstance(error, str) and error else "'error' is not a message"
+    problem = _wrong_fields(reply, REPLY_FIELDS.get(op, {}))
+    if problem is None and op == "query":
+        try:
+            bytes.fromhex(reply["data"])
+        except ValueError:
+            problem = "'data' is not hex"
+    if problem is None and op == "stats":
+        if adapter is not None and adapter not in reply["adapters"]:
+            return f"no stats for {adapter}"
+        for stats in reply["adapters"].values():
+            if not isinstance(stats, dict) or _wrong_fields(stats, {"host": dict,
+                                                                    "stack": dict}):
+                problem = "an adapter's stats lack 'host' or 'stack'"
+    return problem
 
 
 class Host:
@@ -44,9 +121,18 @@ class Host:
         self.on_capture = None
         self._next_id = 0
         self._replies = {}
+        self.dropped = 0            # malformed messages ignored
+
+    def _drop(self, message, problem):
+        """Ignore a message that is not the protocol: count it, log the first."""
+        self.dropped += 1
+        if self.dropped == 1:
+            log.warning("host pid %s: dropped a malformed message (%s): %.100r; later ones "
+                        "are only counted", self.pid, problem, message)
 
     async def events(self):
-        """Messages the host sends, until its socket closes."""
+        """Well-formed events the host sends, until its socket closes
+        (replies go to request(), captured frames to on_capture)."""
         try:
             async for event in self._read_events():
                 yield event
@@ -65,31 +151,56 @@ class Host:
             if not message:
                 return
             if message[:1] == CAPTURE_TAG:
-                size = message[1]
-                if self.on_capture is not None:
-                    self.on_capture(message[2:2 + size].decode(), message[2 + size:])
+                size = message[1] if len(message) > 1 else 0
+                try:
+                    name = message[2:2 + size].decode()
+                except UnicodeDecodeError:
+                    name = ""
+                if len(message) < 2 + size or not name:
+                    self._drop(message, "a capture message without an adapter name")
+                elif self.on_capture is not None:
+                    self.on_capture(name, message[2 + size:])
                 continue
-            event = json.loads(message)
-            if event.get("event") == "stopped":
-                self.final = event
-            if "reply" in event:
+            try:
+                event = json.loads(message)
+            except ValueError as exc:
+                self._drop(message, f"not JSON: {exc}")
+                continue
+            if isinstance(event, dict) and "reply" in event:
+                if type(event["reply"]) is not int:
+                    self._drop(message, "a reply whose id is not a number")
+                    continue
                 waiter = self._replies.pop(event["reply"], None)
-                if waiter is not None:
+                if waiter is not None:          # else late: its request timed out
                     waiter[1] = event
                     waiter[0].set()
                 continue
+            problem = malformed_event(event)
+            if problem:
+                self._drop(message, problem)
+                continue
+            if event["event"] == "stopped":
+                self.final = event
             yield event
 
     async def request(self, op, timeout=5, **fields):
         """Send a request and wait for its reply (events() must be running)."""
         self._next_id += 1
+        number = self._next_id
         waiter = [trio.Event(), None]
-        self._replies[self._next_id] = waiter
-        await self.sock.send(json.dumps({"op": op, "id": self._next_id, **fields}).encode())
-        with trio.fail_after(timeout):
-            await waiter[0].wait()
+        self._replies[number] = waiter
+        try:
+            await self.sock.send(json.dumps({"op": op, "id": number, **fields}).encode())
+            with trio.fail_after(timeout):
+                await waiter[0].wait()
+        finally:
+            self._replies.pop(number, None)     # unanswered: a late reply is dropped
         if waiter[1] is None:
             raise HostError(f"host pid {self.pid} ended before answering {op!r}")
+        problem = malformed_reply(op, waiter[1], fields.get("adapter"))
+        if problem:
+            raise HostError(f"host pid {self.pid} answered {op} with a malformed reply: "
+                            f"{problem}")
         return waiter[1]
 
     async def stop(self, timeout=5):
