@@ -331,7 +331,13 @@ class Daemon:
         # running: the mirror reads any other address as the admin's change.
         mac = event.get("mac")
         if mac and mac != adapter.mac and not adapter.config.existing_tap:
-            await trio.to_thread.run_sync(tap.set_mac, adapter.name, mac)
+            try:
+                await trio.to_thread.run_sync(tap.set_mac, adapter.name, mac)
+            except (OSError, ValueError) as exc:     # TapError is an OSError
+                # A driver may report an address Linux refuses (a group
+                # address, say): the TAP keeps its own.
+                log.warning("%s: the driver's address %s is not the TAP's: %s",
+                            adapter.name, mac, exc)
         adapter.mac = mac
         adapter.reinit_to = None
         adapter.pid = event.get("pid")
@@ -353,7 +359,7 @@ class Daemon:
     def _on_fault(self, adapters, event):
         """The host's diagnosis (or ours): carrier down now; _keep_host logs
         it with what happens next, once the host is gone."""
-        adapter = self.adapters.get(event.get("adapter")) or adapters[0]
+        adapter = next((a for a in adapters if a.name == event.get("adapter")), adapters[0])
         if adapter.fault is not None:
             return                      # the first diagnosis is the one that counts
         adapter.last_fault = adapter.fault = event
@@ -374,9 +380,12 @@ class Daemon:
             adapter.mirror.applied = None      # NDIS re-applies filter and multicast list
 
     async def _follow(self, adapters, events):
+        """Act on a host's events (well-formed: supervisor.Host checked them)
+        for the adapters it runs, and no others."""
+        ours = {adapter.name: adapter for adapter in adapters}
         async for event in events:
             kind = event.get("event")
-            adapter = self.adapters.get(event.get("adapter"))
+            adapter = ours.get(event.get("adapter"))
             if kind == "up" and adapter:
                 await self._on_up(adapter, event)
             elif kind == "log" and adapter:
@@ -391,8 +400,8 @@ class Daemon:
                 self._on_fault(adapters, event)
             elif kind == "stopped":
                 for name, found in (event.get("adapters") or {}).items():
-                    if name in self.adapters:
-                        self.adapters[name].halt_report = found
+                    if name in ours:
+                        ours[name].halt_report = found
 
     async def _run_process_host(self, adapters):
         fds = []
@@ -458,7 +467,7 @@ class Daemon:
         finally:
             host.close()
         for name, found in ((host.final or {}).get("adapters") or {}).items():
-            if name in self.adapters:
+            if name in (adapter.name for adapter in adapters):
                 self.adapters[name].halt_report = found
         return host.exit_status
 
