@@ -152,6 +152,9 @@ class ControlServer:
             reply = {"ok": False, "error": f"malformed JSON: {exc.msg} at column {exc.colno}"}
         except (RequestError, errors.NdisProxyError, ValueError, trio.TooSlowError) as exc:
             reply = {"ok": False, "error": str(exc) or type(exc).__name__}
+        except Exception:               # noqa: BLE001 - a bug costs a request, not the daemon
+            log.exception("control: a request failed: %.200r", line)
+            reply = {"ok": False, "error": "internal error (the daemon logged it)"}
         await self._reply(sock, reply)
         return None
 
@@ -161,6 +164,14 @@ class ControlServer:
             known = ", ".join(self.daemon.adapters) or "none"
             raise RequestError(f"unknown adapter {name!r} (adapters: {known})")
         return self.daemon.adapters[name]
+
+    async def _ask(self, adapter, op, **fields):
+        """The host's reply to a request about ``adapter``; an error it
+        answered with is the request's error."""
+        reply = await self.daemon.request(adapter.name, op, **fields)
+        if reply.get("error"):
+            raise RequestError(reply["error"])
+        return reply
 
     async def _verb_status(self, request):
         adapters = []
@@ -175,7 +186,7 @@ class ControlServer:
 
     async def _verb_stats(self, request):
         adapter = self._adapter(request)
-        stats = (await self.daemon.request(adapter.name, "stats"))["adapters"][adapter.name]
+        stats = (await self._ask(adapter, "stats"))["adapters"][adapter.name]
         driver = {}
         for oid in ("OID_GEN_XMIT_OK", "OID_GEN_RCV_OK", "OID_GEN_XMIT_ERROR",
                     "OID_GEN_RCV_ERROR", "OID_GEN_RCV_NO_BUFFER"):
@@ -191,17 +202,15 @@ class ControlServer:
         adapter = self._adapter(request)
         oid = oid_number(request.get("oid"))
         if request.get("action", "get") == "get":
-            reply = await self.daemon.request(adapter.name, "query", oid=oid,
-                                              length=int(request.get("length", 256)))
+            reply = await self._ask(adapter, "query", oid=oid,
+                                    length=int(request.get("length", 256)))
         else:
             value = request.get("value")
             data = (int(value, 0).to_bytes(4, "little") if isinstance(value, str)
                     and not value.startswith("hex:") else
                     bytes.fromhex(value[4:]) if isinstance(value, str) else
                     int(value).to_bytes(4, "little"))
-            reply = await self.daemon.request(adapter.name, "set", oid=oid, data=data.hex())
-        if reply.get("error"):
-            raise RequestError(reply["error"])
+            reply = await self._ask(adapter, "set", oid=oid, data=data.hex())
         data = bytes.fromhex(reply.get("data", ""))
         result = {"adapter": adapter.name, "oid": oid_name(oid), "status": reply["status"],
                   "status_name": status_name(reply["status"]), "needed": reply["needed"],
@@ -212,7 +221,7 @@ class ControlServer:
 
     async def _verb_stack(self, request):
         adapter = self._adapter(request)
-        stats = (await self.daemon.request(adapter.name, "stats"))["adapters"][adapter.name]
+        stats = (await self._ask(adapter, "stats"))["adapters"][adapter.name]
         return {"adapter": adapter.name, "stack": stats["stack"]}
 
     async def _verb_reset(self, request):
@@ -247,7 +256,7 @@ class ControlServer:
         send, receive = trio.open_memory_channel(4096)
         adapter.capture_subscribers.append(send)
         try:
-            await self.daemon.request(adapter.name, "capture", on=True)
+            await self._ask(adapter, "capture", on=True)
             await self._reply(sock, {"ok": True, "capturing": adapter.name})
             async with trio.open_nursery() as nursery:
                 async def until_closed():
