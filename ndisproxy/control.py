@@ -201,7 +201,11 @@ class ControlServer:
     async def _verb_oid(self, request):
         adapter = self._adapter(request)
         oid = oid_number(request.get("oid"))
-        if request.get("action", "get") == "get":
+        action = request.get("action", "get")
+        if action not in ("get", "set"):
+            # Only "set" is checked for the admin role: anything else must not set.
+            raise RequestError(f'oid: "action" is {action!r}, not "get" or "set"')
+        if action == "get":
             reply = await self._ask(adapter, "query", oid=oid,
                                     length=int(request.get("length", 256)))
         else:
