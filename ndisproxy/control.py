@@ -61,6 +61,22 @@ def _gid(name):
     return grp.getgrnam(name).gr_gid if name else None
 
 
+def _set_data(value):
+    """An oid set's data from its "value": a ULONG (a number, or a string
+    as "47" or "0x2f") as 4 little-endian bytes, or "hex:0102..." as is."""
+    if isinstance(value, str) and value.startswith("hex:"):
+        return bytes.fromhex(value[4:])
+    if isinstance(value, str):
+        number = int(value, 0)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    else:
+        raise RequestError(f'oid: "value" is {value!r}: a ULONG ("47", "0x2f") or "hex:..."')
+    if not 0 <= number <= 0xFFFFFFFF:
+        raise RequestError(f'oid: "value" {value!r} does not fit a ULONG (0..0xffffffff)')
+    return number.to_bytes(4, "little")
+
+
 class ControlServer:
     def __init__(self, daemon, path, *, group=None, admin_group=None):
         self.daemon = daemon
@@ -206,14 +222,12 @@ class ControlServer:
             # Only "set" is checked for the admin role: anything else must not set.
             raise RequestError(f'oid: "action" is {action!r}, not "get" or "set"')
         if action == "get":
-            reply = await self._ask(adapter, "query", oid=oid,
-                                    length=int(request.get("length", 256)))
+            length = request.get("length", 256)
+            if isinstance(length, bool) or not isinstance(length, int):
+                raise RequestError(f'oid: "length" is {length!r}, not a number of bytes')
+            reply = await self._ask(adapter, "query", oid=oid, length=length)
         else:
-            value = request.get("value")
-            data = (int(value, 0).to_bytes(4, "little") if isinstance(value, str)
-                    and not value.startswith("hex:") else
-                    bytes.fromhex(value[4:]) if isinstance(value, str) else
-                    int(value).to_bytes(4, "little"))
+            data = _set_data(request.get("value"))
             reply = await self._ask(adapter, "set", oid=oid, data=data.hex())
         data = bytes.fromhex(reply.get("data", ""))
         result = {"adapter": adapter.name, "oid": oid_name(oid), "status": reply["status"],
