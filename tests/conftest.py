@@ -44,19 +44,24 @@ def load():
 # -- fuzzing: examples and seconds per boundary (tests/fuzzing.py) ------------------
 
 
-@pytest.fixture
-def fuzzed(request):
-    """Call it once per example of a fuzz test: the summary at the end of the
-    run counts them under the boundary of the test's ``fuzz`` marker."""
+@pytest.fixture(autouse=True)
+def _fuzz_tally(request):
+    """For a test with a ``fuzz`` marker: its examples, under the marker's
+    boundary, for the summary at the end of the run (one, unless the test
+    counts them with ``fuzzed``)."""
     marker = request.node.get_closest_marker("fuzz")
-    boundary = marker.args[0] if marker else request.node.name
     count = [0]
+    yield count
+    if marker is not None:
+        request.node.user_properties.append(("fuzz", (marker.args[0], count[0] or 1)))
 
+
+@pytest.fixture
+def fuzzed(_fuzz_tally):
+    """Call it once per example of a fuzz test."""
     def example():
-        count[0] += 1
-
-    yield example
-    request.node.user_properties.append(("fuzz", (boundary, count[0])))
+        _fuzz_tally[0] += 1
+    return example
 
 
 def _fuzz_table(terminalreporter):

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from ndisproxy import DriverError, DriverFault, DriverImage, DriverStatusError, drivers
+from ndisproxy import DriverFault, DriverImage, DriverStatusError, drivers
 
 from .fuzzing import MAC, budget, corpus
 
