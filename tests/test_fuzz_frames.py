@@ -40,46 +40,43 @@ def still_works(rig):
     assert rig.drain(rig.linux) == [bytes(VNET_HDR) + CANARY]
 
 
-def delta(before, after, names):
-    return {name: after[name] - before[name] for name in names}
+def through(rig, sock, messages, counters):
+    """Send ``messages`` on ``sock`` and pump: (the frames they carry, and
+    how ``counters()`` changed)."""
+    before = counters()
+    for message in messages:
+        sock.send(message)
+    rig.pump()
+    after = counters()
+    assert rig.state.tap_error == 0 and rig.state.wire_error == 0
+    return ([m[VNET_HDR:] for m in messages if len(m) >= VNET_HDR],
+            {name: after[name] - before[name] for name in after})
 
 
 def check_linux_to_cable(rig, messages):
     """TAP reads: each frame reaches the cable whole, or is counted."""
-    p = rig.state
-    before = dict(rig.adapter.stats(), runts=p.tap_runts)
-    for message in messages:
-        rig.linux.send(message)
-    rig.pump()
-    frames = [m[VNET_HDR:] for m in messages if len(m) >= VNET_HDR]
+    frames, counted = through(rig, rig.linux, messages, lambda: {
+        "runts": rig.state.tap_runts, **{k: v for k, v in rig.adapter.stats().items()
+                                         if k.startswith("tx_refused")}})
     sendable = [f for f in frames if 14 <= len(f) <= rig.max_frame]
     assert rig.drain(rig.cable) == [bytes(VNET_HDR) + padded(f) for f in sendable]
     assert rig.drain(rig.linux) == []
-    after = dict(rig.adapter.stats(), runts=p.tap_runts)
-    assert delta(before, after, ("runts", "tx_refused_short", "tx_refused_long")) == {
-        "runts": len(messages) - len(frames),
-        "tx_refused_short": sum(len(f) < 14 for f in frames),
-        "tx_refused_long": sum(len(f) > rig.max_frame for f in frames)}
-    assert p.tap_error == 0 and p.wire_error == 0
+    assert counted == {"runts": len(messages) - len(frames),
+                       "tx_refused_short": sum(len(f) < 14 for f in frames),
+                       "tx_refused_long": sum(len(f) > rig.max_frame for f in frames)}
     still_works(rig)
 
 
 def check_cable_to_linux(rig, messages):
     """Cable reads: each frame the NIC's filter passes reaches Linux whole;
     the rest are counted as runts or filtered."""
-    p = rig.state
-    before = dict(rig.adapter.device_counters(), runts=p.wire_runts)
-    for message in messages:
-        rig.cable.send(message)
-    rig.pump()
-    frames = [m[VNET_HDR:] for m in messages if len(m) >= VNET_HDR]
+    frames, counted = through(rig, rig.cable, messages, lambda: {
+        "runts": rig.state.wire_runts, **{k: v for k, v in rig.adapter.device_counters().items()
+                                          if k in ("rx_filtered", "rx_missed")}})
     assert rig.drain(rig.linux) == [bytes(VNET_HDR) + f for f in frames if rig.accepts(f)]
     assert rig.drain(rig.cable) == []
-    after = dict(rig.adapter.device_counters(), runts=p.wire_runts)
-    assert delta(before, after, ("runts", "rx_filtered", "rx_missed")) == {
-        "runts": len(messages) - len(frames),
-        "rx_filtered": sum(not rig.accepts(f) for f in frames), "rx_missed": 0}
-    assert p.tap_error == 0 and p.wire_error == 0
+    assert counted == {"runts": len(messages) - len(frames),
+                       "rx_filtered": sum(not rig.accepts(f) for f in frames), "rx_missed": 0}
     still_works(rig)
 
 
