@@ -152,12 +152,6 @@ def _find_helpers(path, data, given):
     return found
 
 
-def _printable(text):
-    """``text`` with what is not printable escaped: names from an image
-    (sections, imports) and file names are anything, errors one line."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
-
-
 def _check_stack_size(stack_size):
     if not MIN_STACK_SIZE <= stack_size <= lib.NP_STACK_MAX:
         raise ValueError(f"stack_size {stack_size} is outside {MIN_STACK_SIZE}.."
@@ -202,7 +196,7 @@ class DriverImage:
                 data = path.read_bytes()
             except OSError as exc:
                 raise errors.ImageError(
-                    f"{_printable(str(path))}: {exc.strerror or exc}") from None
+                    f"{errors.printable(str(path))}: {exc.strerror or exc}") from None
         name = path.name
         found = _find_helpers(path, data, helpers or {})
         c_helpers = ffi.new("struct np_api_helper[]", max(len(found), 1))
@@ -217,8 +211,8 @@ class DriverImage:
         err = ffi.new("char[]", 1024)
         if lib.np_api_image_load(data, len(data), name.encode()[:63], c_helpers, len(found),
                                  stack_size, handle, err, len(err)):
-            text = _printable(error_text(err))
-            message = f"{_printable(name)}: {text}"
+            text = errors.printable(error_text(err))
+            message = f"{errors.printable(name)}: {text}"
             unresolved = re.search(r"\d+ unresolved imports?: (.*)$", text)
             if unresolved:
                 imports = unresolved.group(1).removesuffix(", ...").split(", ")

@@ -11,6 +11,13 @@ Three families, so callers can tell them apart:
 """
 
 
+def printable(text):
+    """``text`` with what is not printable escaped as Python escapes it:
+    for words from elsewhere (a driver, a host, a file name) in a message
+    or log line that must stay one line."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 class NdisProxyError(Exception):
     """Base class of every ndisproxy error."""
 
