@@ -85,6 +85,18 @@ def malformed_event(event):
     return None
 
 
+def _printable_words(message):
+    """Escape what is not printable in the texts of a well-formed message:
+    they end up in control replies and log lines, one line each."""
+    for name in ("error",):
+        if isinstance(message.get(name), str):
+            message[name] = errors.printable(message[name])
+    for name in ("lines", "log"):
+        if isinstance(message.get(name), list):
+            message[name] = [errors.printable(line) for line in message[name]]
+    return message
+
+
 def malformed_reply(op, reply, adapter=None):
     """Why a host's reply to ``op`` (about ``adapter``) is not one the
     proxy can use, or None."""
@@ -181,7 +193,7 @@ class Host:
                 continue
             if event["event"] == "stopped":
                 self.final = event
-            yield event
+            yield _printable_words(event)
 
     async def request(self, op, timeout=5, **fields):
         """Send a request and wait for its reply (events() must be running)."""
@@ -201,7 +213,7 @@ class Host:
         if problem:
             raise HostError(f"host pid {self.pid} answered {op} with a malformed reply: "
                             f"{problem}")
-        return waiter[1]
+        return _printable_words(waiter[1])
 
     async def stop(self, timeout=5):
         """Ask the host to halt its drivers and exit; kill it if it does not.

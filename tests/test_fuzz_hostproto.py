@@ -244,6 +244,7 @@ REPLY_REGRESSIONS = [
     ({"error": "no stats today"}, {"verb": "stats"}),
     ({"adapters": {}}, {"verb": "stack"}),
     ({"status": 0, "data": "zz", "needed": 0}, {"verb": "oid", "oid": "OID_GEN_LINK_SPEED"}),
+    ({"error": "\r"}, {"verb": "oid", "oid": "OID_GEN_LINK_SPEED"}),    # a two-line error
 ]
 
 
@@ -339,6 +340,8 @@ async def test_the_proxy_survives_garbage_from_a_host(fuzzed, tmp_path):
             assert not failures, failures
             status = control(path, {"verb": "status"})
             assert status["ok"], status
+            fault = status["adapters"][0]["last_fault"]
+            assert fault is None or one_line(fault), status
             untouched = status["adapters"][1]
             assert untouched["name"] == other and untouched["state"] == "initialising"
             assert untouched["mac"] is None and untouched["last_fault"] is None
