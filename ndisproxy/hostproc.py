@@ -33,7 +33,9 @@ The spec: {"adapters": [{"name", "driver", "stack_size", "parameters",
 FD_INDEX}}]}; a VXLAN wire is "vxlan": {"fd": FD_INDEX, "vni": N,
 "remote": [ADDRESS, PORT]} instead of "wire" (a UDP socket, no vnet
 header).  A fault is reported and ends the process with exit code 3: the
-proxy restarts the host from a fresh image.
+proxy restarts the host from a fresh image.  A request that is not a JSON
+object, or has a field of the wrong type, is answered with an "error"
+(and "reply": null when it has no usable id).
 
 A probe (``ndisproxy driver info``) is a host for one look at a driver:
 spec {"probe": {"name": "x.sys", "image": FD_INDEX}}; in the same sandbox
