@@ -104,10 +104,10 @@ def malformed_reply(op, reply, adapter=None):
         error = reply["error"]
         return None if isinstance(error, str) and error else "'error' is not a message"
     problem = _wrong_fields(reply, REPLY_FIELDS.get(op, {}))
-    if problem is None and op == "query":
+    if problem is None and "data" in reply:
         try:
             bytes.fromhex(reply["data"])
-        except ValueError:
+        except (TypeError, ValueError):
             problem = "'data' is not hex"
     if problem is None and op == "stats":
         if adapter is not None and adapter not in reply["adapters"]:
