@@ -139,28 +139,28 @@ def test_corpus(folder, data):
     check(folder, data)
 
 
-@budget(300)
+@budget(200)
 @given(document=DOCUMENTS)
 def test_random_documents(folder, fuzzed, document):
     fuzzed()
     check(folder, toml_document(document).encode())
 
 
-@budget(250)
+@budget(150)
 @given(data=st.sampled_from(SEEDS).flatmap(mutated))
 def test_mutated_bytes(folder, fuzzed, data):
     fuzzed()
     check(folder, data)
 
 
-@budget(400)
+@budget(250)
 @given(data=st.sampled_from(SEEDS).flatmap(mutated_tree))
 def test_mutated_values(folder, fuzzed, data):
     fuzzed()
     check(folder, data)
 
 
-@budget(200)
+@budget(150)
 @given(table=ADAPTERS)
 def test_adapter_tables_of_the_library_api(folder, fuzzed, table):
     fuzzed()
