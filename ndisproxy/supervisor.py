@@ -37,8 +37,10 @@ EVENT_FIELDS = {
     "carrier": {"adapter": str, "up": bool},
     "log": {"adapter": str, "lines": list},
     "stopped": {"adapters": dict},
+    "reset": {"adapter": str, "reason": str, "status": int},
     "fault": {"error": str},
     "error": {"error": str},
+    "probe": {"ok": bool},
 }
 OPTIONAL_FIELDS = {"adapter": str, "log": list, "sandbox": dict}
 REPLY_FIELDS = {
@@ -88,7 +90,7 @@ def malformed_event(event):
 def _printable_words(message):
     """Escape what is not printable in the texts of a well-formed message:
     they end up in control replies and log lines, one line each."""
-    for name in ("error",):
+    for name in ("error", "reason"):
         if isinstance(message.get(name), str):
             message[name] = errors.printable(message[name])
     for name in ("lines", "log"):

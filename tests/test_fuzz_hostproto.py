@@ -56,7 +56,7 @@ REQUESTS = st.one_of(
     JSON.map(_raw),
     st.fixed_dictionaries(
         {"op": st.sampled_from(("query", "set", "stats", "reset", "link", "capture",
-                                "stop", "explode")) | JSON},
+                                "stall", "ping", "stop", "explode")) | JSON},
         optional={"id": JSON, "adapter": st.sampled_from((NAME, NAME, "eth0")) | JSON,
                   "oid": OIDS, "length": st.integers(-2, 300) | JSON,
                   "data": st.sampled_from(("00000000", "0b000000", "zz", "0", ""))
@@ -147,7 +147,8 @@ def check_reply(message, reply):
         assert isinstance(reply["error"], str) and one_line(reply["error"]), reply
         return
     op = request["op"]
-    assert op in ("query", "set", "stats", "reset", "link", "capture"), (request, reply)
+    assert op in ("query", "set", "stats", "reset", "link", "capture", "stall", "ping"), \
+        (request, reply)
     if op in ("query", "set"):
         assert isinstance(reply["status"], int) and isinstance(reply["needed"], int)
         bytes.fromhex(reply["data"])
@@ -206,7 +207,7 @@ async def test_a_host_answers_garbage_or_ends_cleanly(fuzzed):
 
 # -- the proxy's end ----------------------------------------------------------------
 
-EVENT_KINDS = ("up", "carrier", "log", "stopped", "fault", "error")
+EVENT_KINDS = ("up", "carrier", "log", "reset", "stopped", "fault", "error", "probe")
 # Not b"": a SOCK_SEQPACKET read of 0 bytes is the host's end of file, the
 # one message that rightly ends the proxy's reading.
 EVENTS = st.one_of(
@@ -222,6 +223,8 @@ EVENTS = st.one_of(
                   | JSON, "sandbox": JSON, "up": JSON, "lines": st.lists(st.text(max_size=20))
                   | JSON, "error": st.text(max_size=40) | JSON, "log": JSON, "kind": JSON,
                   "adapters": st.dictionaries(st.sampled_from((NAME, "x")), JSON) | JSON,
+                  "reason": st.text(max_size=20) | JSON, "status": st.integers() | JSON,
+                  "ok": JSON,
                   "reply": JSON}).map(_raw),
 )
 REPLIES = st.fixed_dictionaries({}, optional={
