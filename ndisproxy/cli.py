@@ -337,6 +337,9 @@ def _capture(args):
     try:
         with Connection(args.socket, timeout=None) as connection:
             connection.request("capture", adapter=args.adapter)
+            # As tcpdump says "listening on": from here on nothing is missed.
+            print(f"ndisproxy capture: capturing {args.adapter} at the miniport boundary",
+                  file=sys.stderr, flush=True)
             writer = PcapngWriter(out)
             iface = writer.add_interface(args.adapter, "miniport boundary")
             while not args.count or count < args.count:

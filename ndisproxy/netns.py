@@ -98,9 +98,12 @@ def _open_netns(name):
 def _in_netns(name):
     """IPRoute in namespace ``name``; never creates the namespace."""
     from pyroute2 import NetNS
+
+    from . import tap
     _check_netns(name)
     try:
-        return NetNS(name, flags=0)
+        with tap.attach_or_fork:        # NetNS forks a helper child
+            return NetNS(name, flags=0)
     except Exception as exc:
         raise _error(f"netns {name}", "opening netlink", exc) from exc
 
@@ -249,7 +252,8 @@ def open_tap_in_netns(netns, ifname):
     ns_fd = _open_netns(netns)
     ours, theirs = socket.socketpair()
     try:
-        pid = os.fork()
+        with tap.attach_or_fork:
+            pid = os.fork()
         if pid == 0:                                    # the child: never returns
             try:
                 libc = ctypes.CDLL(None, use_errno=True)

@@ -28,6 +28,7 @@ import platform
 import re
 import socket
 import struct
+import threading
 import typing
 
 from . import errors
@@ -208,7 +209,29 @@ def _features(fd):
     return struct.unpack("I", buf)[0]
 
 
+# A /dev/net/tun fd attached to a TAP is the TAP's one user: a fork in
+# another thread while such an fd is open (ours being attached, or the one
+# pyroute2 opens to create a TAP) gives the child a copy, and until the
+# child exits the TAP is busy (EBUSY) to everyone else.  Attaching and
+# creating TAPs, and forking (netns.py), take this lock; a child gets a
+# fresh one.
+attach_or_fork = threading.Lock()
+
+
+def _fresh_lock_in_child():
+    global attach_or_fork
+    attach_or_fork = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_fresh_lock_in_child)
+
+
 def _attach(name, flags):
+    with attach_or_fork:
+        return _attach_unguarded(name, flags)
+
+
+def _attach_unguarded(name, flags):
     """Open /dev/net/tun non-blocking and attach it to ``name`` with
     ``flags``, carrier off from the start where the kernel can do that.
     Returns (fd, kernel's flags for the TAP)."""
@@ -438,7 +461,8 @@ def create_tap(name, *, mtu=None, mac=None, alias_mark=None, owner=None):
         if owner is not None:
             request["uid"] = owner
         try:
-            ipr.link("add", **request)
+            with attach_or_fork:
+                ipr.link("add", **request)
         except NetlinkError as exc:
             raise _netlink_error(name, "creating the TAP", exc) from exc
         try:

@@ -40,6 +40,7 @@ import trio
 
 from . import errors
 from . import netns as _netns
+from . import tap as _tap
 from .api import Adapter, CableEnd, Host, SocketWire, TapWire
 
 __all__ = [
@@ -163,7 +164,8 @@ def _fork_into(netns: str, work: Callable[[socket.socket], None]) -> tuple[int, 
     ns_fd = _netns._open_netns(netns)
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        pid = os.fork()
+        with _tap.attach_or_fork:       # no half-made TAP fd for the child to hold
+            pid = os.fork()
         if pid == 0:                                    # the child: never returns
             status = 1
             try:

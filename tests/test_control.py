@@ -106,7 +106,8 @@ def test_capture_writes_pcapng_that_tshark_decodes(daemon, tmp_path):
     capture = subprocess.Popen([sys.executable, "-m", "ndisproxy", "capture", name, "-w",
                                 str(path), "--socket", str(sock)],
                                stderr=subprocess.PIPE, text=True)
-    time.sleep(0.5)
+    started = capture.stderr.readline()     # once the daemon has said yes
+    assert started == f"ndisproxy capture: capturing {name} at the miniport boundary\n", started
     subprocess.run(["ping", "-c", "3", "-i", "0.1", "198.51.100.2"], capture_output=True)
     time.sleep(0.3)
     capture.send_signal(signal.SIGINT)            # Ctrl-C ends a capture cleanly
