@@ -41,6 +41,7 @@ import tempfile
 import textwrap
 import threading
 import time
+import typing
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RELAY_SOURCE = os.path.join(HERE, "tap_relay.c")
@@ -51,6 +52,13 @@ TARGET = 0.60
 
 class BenchError(Exception):
     pass
+
+
+class Daemon(typing.NamedTuple):
+    """The ndisproxy path's daemon, its one adapter and its control socket."""
+    process: subprocess.Popen
+    adapter: str
+    socket: str
 
 
 def unique(prefix):
@@ -181,7 +189,7 @@ def ndisproxy_path(ns_a, ns_b, tmp):
         wait_output(daemon, rf"{name}: running", 60)
         ip("addr", "add", f"{ADDR_A}/{PREFIX}", "dev", name, ns=ns_a)
         ip("addr", "add", f"{ADDR_B}/{PREFIX}", "dev", wire, ns=ns_b)
-        yield daemon
+        yield Daemon(daemon, name, f"{tmp}/{name}.sock")
     finally:
         stop_process(daemon)
         if daemon.returncode not in (0, None):
