@@ -162,7 +162,8 @@ void np_api_adapter_set_deadline(struct np_adapter *a, uint32_t entry,
 void np_api_adapter_set_sampling(struct np_adapter *a, uint32_t every)
 {
 	a->ctx.stack.sample_every = every ? every : 1;
-	a->ctx.stack.sample_countdown = 0;
+	memset(a->ctx.stack.sample_countdown, 0,
+	       sizeof(a->ctx.stack.sample_countdown));
 }
 
 void np_api_adapter_set_fatal(struct np_adapter *a, uint32_t kind, int fatal)
@@ -267,6 +268,8 @@ uint32_t np_api_adapter_halt(struct np_adapter *a)
 
 	if (!a->initialised)
 		return STATUS_INVALID_PARAMETER;
+	/* Nothing else may run the driver from here on. */
+	np_pump_thread_end(a);
 	/* NDIS returns every indicated packet before MiniportHalt. */
 	fault = np_api_adapter_return_packets(a);
 	if (fault)
@@ -489,12 +492,18 @@ uint32_t np_api_adapter_service_interrupt(struct np_adapter *a,
 					  uint32_t *serviced)
 {
 	uint64_t drain;
+
+	while (read(a->irq_eventfd, &drain, sizeof(drain)) == sizeof(drain))
+		;
+	return np_adapter_service_line(a, serviced);
+}
+
+uint32_t np_adapter_service_line(struct np_adapter *a, uint32_t *serviced)
+{
 	uint32_t fault = 0;
 	int rounds = 0;
 
 	*serviced = 0;
-	while (read(a->irq_eventfd, &drain, sizeof(drain)) == sizeof(drain))
-		;
 	if (!a->interrupt || !a->initialised)
 		return 0;
 	while (a->irq_line && rounds++ < 16) {
@@ -535,14 +544,18 @@ uint32_t np_api_adapter_service_interrupt(struct np_adapter *a,
 	return 0;
 }
 
-/* The device's line changed; a rising edge wakes the host's eventfd. */
+/*
+ * The device's line changed; a rising edge wakes the host's eventfd, unless
+ * this thread is pumping the adapter: the pump looks at the line itself
+ * after every pass, so the edge costs no system call.
+ */
 void np_adapter_irq(struct np_adapter *a, int level)
 {
 	uint64_t one = 1;
 	int rising = level && !a->irq_line;
 
 	a->irq_line = !!level;
-	if (rising && a->interrupt &&
+	if (rising && a->interrupt && np_pumping != a &&
 	    write(a->irq_eventfd, &one, sizeof(one)) < 0)
 		a->ev_dropped++;
 }
@@ -705,6 +718,26 @@ size_t np_api_adapter_receive(struct np_adapter *a, uint8_t *rx, size_t rxlen,
 	return n;
 }
 
+/*
+ * The control events at the head of the queue, for a host whose pump writes
+ * received frames to a TAP itself: stops at the first received frame.
+ */
+size_t np_api_adapter_control_events(struct np_adapter *a,
+				     struct np_api_event *out, size_t max)
+{
+	size_t n = 0;
+
+	while (n < max && a->ev_head != a->ev_tail) {
+		struct np_api_event *ev = &a->events[a->ev_head % NP_EVENT_QUEUE];
+
+		if (ev->type == NP_EV_RECEIVE)
+			break;
+		out[n++] = *ev;
+		a->ev_head++;
+	}
+	return n;
+}
+
 struct return_args {
 	struct np_adapter *a;
 	uint32_t count;
@@ -779,6 +812,7 @@ void np_api_adapter_free(struct np_adapter *a)
 {
 	if (!a)
 		return;
+	np_pump_thread_end(a);
 	a->ctx.image->adapters--;
 	a->magic = 0;
 	if (a->irq_eventfd >= 0)

@@ -66,7 +66,8 @@ double np_api_bench_trampoline(uint64_t iterations, uint32_t sample_every)
 	strcpy(img.name, "bench");
 	/* 0: never measure; else one call in sample_every pays for a scan. */
 	img.ctx.stack.sample_every = sample_every ? sample_every : UINT32_MAX;
-	img.ctx.stack.sample_countdown = img.ctx.stack.sample_every - 1;
+	img.ctx.stack.sample_countdown[NP_EP_SEND_PACKETS] =
+		img.ctx.stack.sample_every - 1;
 	np_trap_ensure();
 	t0 = np_now_ns();
 	for (i = 0; i < iterations; i++)

@@ -160,7 +160,7 @@ uint32_t np_call_measured(struct np_ctx *c, enum np_entry ep, uint8_t irql,
 	uint32_t rc;
 	size_t used;
 
-	s->sample_countdown = s->sample_every - 1;
+	s->sample_countdown[ep] = s->sample_every - 1;
 	if (c->deadline_ns[ep])
 		np_watchdog_arm();
 	measure(s);

@@ -30,6 +30,7 @@
 
 struct mn_frame {
 	uint16_t len;
+	uint64_t arrived;		/* off the cable, CLOCK_MONOTONIC ns */
 	uint8_t data[MN_FRAME_MAX];
 };
 
@@ -166,8 +167,12 @@ static int accepted(struct np_mocknic *d, const uint8_t *f)
 	return 0;
 }
 
-/* Write one frame into the next free RX descriptor; 0 if none is free. */
-static int rx_store(struct np_mocknic *d, const uint8_t *f, uint32_t len)
+/*
+ * Write one frame into the next free RX descriptor; 0 if none is free.  A
+ * good frame's arrival time waits for its indication (latency.c).
+ */
+static int rx_store(struct np_mocknic *d, const uint8_t *f, uint32_t len,
+		    uint64_t arrived)
 {
 	struct mn_rx_desc *rx = ring(d, MN_RX_BASE_LO, MN_RX_BASE_HI, MN_RX_LEN,
 				     "RX ring of");
@@ -184,6 +189,7 @@ static int rx_store(struct np_mocknic *d, const uint8_t *f, uint32_t len)
 		desc->length = (uint16_t)len;
 		desc->errors = 0;
 		(*reg(d, MN_STAT_RX_FRAMES))++;
+		np_latency_arrived(&d->a->rx_latency, arrived);
 	} else {
 		desc->length = 0;
 		desc->errors = 1;
@@ -199,7 +205,7 @@ static void rx_drain_backlog(struct np_mocknic *d)
 	while (d->bl_head != d->bl_tail) {
 		struct mn_frame *fr = &d->backlog[d->bl_head % MN_BACKLOG_FRAMES];
 
-		if (!rx_store(d, fr->data, fr->len))
+		if (!rx_store(d, fr->data, fr->len, fr->arrived))
 			break;
 		d->bl_head++;
 	}
@@ -209,14 +215,16 @@ static void rx_drain_backlog(struct np_mocknic *d)
 static void rx_frame(struct np_mocknic *d, const uint8_t *f, uint32_t len)
 {
 	struct mn_frame *fr;
+	uint64_t arrived;
 
 	if (!(*reg(d, MN_CTRL) & MN_CTRL_RX_EN) || len < 14 ||
 	    len > *reg(d, MN_MAX_FRAME) || !accepted(d, f)) {
 		(*reg(d, MN_STAT_RX_FILTERED))++;
 		return;
 	}
+	arrived = np_now_ns();
 	/* Keep wire order: nothing overtakes the backlog. */
-	if (d->bl_head == d->bl_tail && rx_store(d, f, len))
+	if (d->bl_head == d->bl_tail && rx_store(d, f, len, arrived))
 		return;
 	if (d->bl_tail - d->bl_head == MN_BACKLOG_FRAMES) {
 		(*reg(d, MN_STAT_RX_MISSED))++;
@@ -225,6 +233,7 @@ static void rx_frame(struct np_mocknic *d, const uint8_t *f, uint32_t len)
 	}
 	fr = &d->backlog[d->bl_tail++ % MN_BACKLOG_FRAMES];
 	fr->len = (uint16_t)len;
+	fr->arrived = arrived;
 	memcpy(fr->data, f, len);
 }
 
@@ -334,6 +343,7 @@ static void reset(struct np_mocknic *d)
 	d->tx.len = 0;
 	d->tx_stalled = 0;
 	d->irq_due_ns = 0;
+	np_latency_forget(&d->a->rx_latency);	/* the RX ring is gone */
 	*reg(d, MN_EEPROM_MAC_LO) = d->eeprom[0] | d->eeprom[1] << 8 |
 				    d->eeprom[2] << 16 | (uint32_t)d->eeprom[3] << 24;
 	*reg(d, MN_EEPROM_MAC_HI) = d->eeprom[4] | d->eeprom[5] << 8;

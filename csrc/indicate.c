@@ -72,10 +72,12 @@ static NDISAPI VOID h_indicate_packets(NDIS_HANDLE h, PPNDIS_PACKET pp,
 				       UINT count)
 {
 	struct np_adapter *a = np_adapter_from_handle(h);
+	uint64_t now;
 	UINT i;
 
 	if (!a || !pp)
 		return;
+	now = np_now_ns();
 	for (i = 0; i < count; i++) {
 		PNDIS_PACKET p = pp[i];
 		struct np_api_event ev = { .type = NP_EV_RECEIVE };
@@ -91,6 +93,7 @@ static NDISAPI VOID h_indicate_packets(NDIS_HANDLE h, PPNDIS_PACKET pp,
 			continue;
 		}
 		a->stats.rx_indicated++;
+		np_latency_indicated(&a->rx_latency, now);
 		room = NP_RX_RING_BYTES - (a->rx_tail - a->rx_head);
 		ev.status = NDIS_GET_PACKET_STATUS(p);
 		ev.packet = (uintptr_t)p;
@@ -213,6 +216,7 @@ static NDISAPI VOID h_eth_indicate(PVOID filter, NDIS_HANDLE rx_ctx,
 			a->ev_dropped++;
 		return;
 	}
+	np_latency_indicated(&a->rx_latency, np_now_ns());
 	ev.status = NDIS_STATUS_RESOURCES;	/* copied: never returned */
 	ev.offset = a->rx_tail;
 	ev.len = len;

@@ -42,7 +42,6 @@
 struct np_pump_buf {
 	uint8_t frame[NP_FRAME_BUF];
 	uint8_t frames[NP_PUMP_BATCH * NP_FRAME_BUF];
-	uint8_t rx[NP_RX_RING_BYTES];
 };
 
 static const uint8_t zero_hdr[16];
@@ -73,28 +72,23 @@ static ssize_t read_frame(int fd, uint32_t hdr, uint8_t *buf, size_t len)
 	return n < (ssize_t)hdr ? READ_RUNT : n - (ssize_t)hdr;
 }
 
-static int write_frame(int fd, uint32_t hdr, const uint8_t *buf, size_t len)
-{
-	struct iovec iov[2] = { { (void *)zero_hdr, hdr }, { (void *)buf, len } };
-
-	return writev(fd, iov, 2) == (ssize_t)(hdr + len) ? 0 : -1;
-}
-
-/* Wire -> device: what arrives on the NIC's cable. */
-static void pump_wire_in(struct np_adapter *a, struct np_api_pump *p)
+/* Wire -> device: what arrives on the NIC's cable.  1 once the fd is drained. */
+static int pump_wire_in(struct np_adapter *a, struct np_api_pump *p)
 {
 	uint8_t *frame = a->pump_buf->frame;
 	uint32_t i, len;
 
-	for (i = 0; i < NP_PUMP_BATCH && np_device_rx_room(a->device); i++) {
-		ssize_t n = read_frame(p->wire_fd, p->wire_vnet_hdr, frame,
-				       NP_FRAME_BUF);
+	for (i = 0; i < NP_PUMP_BATCH; i++) {
+		ssize_t n;
 
+		if (!np_device_rx_room(a->device))
+			return 0;
+		n = read_frame(p->wire_fd, p->wire_vnet_hdr, frame, NP_FRAME_BUF);
 		if (n == READ_NONE)
-			break;
+			return 1;
 		if (n == READ_ERROR) {
 			p->wire_error = errno;
-			break;
+			return 1;
 		}
 		if (n == READ_RUNT) {
 			p->wire_runts++;
@@ -104,24 +98,28 @@ static void pump_wire_in(struct np_adapter *a, struct np_api_pump *p)
 		np_api_adapter_wire_receive(a, frame, &len, 1);
 		p->wire_in++;
 	}
+	return 0;
 }
 
-/* VXLAN socket -> device: one datagram, one frame. */
-static void pump_wire_in_vxlan(struct np_adapter *a, struct np_api_pump *p,
-			       struct np_vxlan_wire *vx)
+/* VXLAN socket -> device: one datagram, one frame.  1 once drained. */
+static int pump_wire_in_vxlan(struct np_adapter *a, struct np_api_pump *p,
+			      struct np_vxlan_wire *vx)
 {
 	uint8_t *dgram = a->pump_buf->frame;
 	uint32_t i, len, vni;
 
-	for (i = 0; i < NP_PUMP_BATCH && np_device_rx_room(a->device); i++) {
-		/* MSG_TRUNC: the datagram's real length, even if it did not fit. */
-		ssize_t n = recvfrom(p->wire_fd, dgram, NP_FRAME_BUF,
-				     MSG_DONTWAIT | MSG_TRUNC, NULL, NULL);
+	for (i = 0; i < NP_PUMP_BATCH; i++) {
+		ssize_t n;
 
+		if (!np_device_rx_room(a->device))
+			return 0;
+		/* MSG_TRUNC: the datagram's real length, even if it did not fit. */
+		n = recvfrom(p->wire_fd, dgram, NP_FRAME_BUF,
+			     MSG_DONTWAIT | MSG_TRUNC, NULL, NULL);
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 				p->wire_error = errno;
-			break;
+			return 1;
 		}
 		if (n < NP_VXLAN_HDR + 14) {
 			vx->rx_truncated++;
@@ -144,23 +142,32 @@ static void pump_wire_in_vxlan(struct np_adapter *a, struct np_api_pump *p,
 		np_api_adapter_wire_receive(a, dgram + NP_VXLAN_HDR, &len, 1);
 		p->wire_in++;
 	}
+	return 0;
 }
 
-/* TAP -> MiniportSendPackets, one crossing per batch of what Linux sent. */
-static uint32_t pump_tap_in(struct np_adapter *a, struct np_api_pump *p)
+/*
+ * TAP -> MiniportSendPackets, one crossing per batch of what Linux sent.
+ * *drained: the TAP would block (not: the batch or the free packets ran out).
+ */
+static uint32_t pump_tap_in(struct np_adapter *a, struct np_api_pump *p,
+			    int *drained)
 {
 	uint8_t *frames = a->pump_buf->frames;
 	uint32_t lens[NP_PUMP_BATCH], n = 0, used = 0, fault = 0;
 	uint32_t room = a->tx_nfree < NP_PUMP_BATCH ? a->tx_nfree : NP_PUMP_BATCH;
 
+	*drained = 0;
 	while (n < room) {
 		ssize_t len = read_frame(p->tap_fd, p->tap_vnet_hdr,
 					 frames + used, NP_FRAME_BUF);
 
-		if (len == READ_NONE)
+		if (len == READ_NONE) {
+			*drained = 1;
 			break;
+		}
 		if (len == READ_ERROR) {
 			p->tap_error = errno;
+			*drained = 1;
 			break;
 		}
 		if (len == READ_RUNT) {
@@ -188,75 +195,133 @@ static uint32_t pump_tap_in(struct np_adapter *a, struct np_api_pump *p)
 	return fault;
 }
 
-/* Received frames -> TAP; stops at the first control event. */
+/*
+ * Received frames -> TAP, written straight from the adapter's rx ring (a
+ * frame may wrap there: two pieces); stops at the first control event,
+ * which the host takes (events() or control_events()).
+ */
 static void pump_tap_out(struct np_adapter *a, struct np_api_pump *p)
 {
-	uint8_t *rx = a->pump_buf->rx;
-	uint32_t lens[NP_PUMP_BATCH];
-	size_t n, i, at;
+	while (a->ev_head != a->ev_tail) {
+		struct np_api_event *ev = &a->events[a->ev_head % NP_EVENT_QUEUE];
+		uint32_t at = ev->offset % NP_RX_RING_BYTES;
+		uint32_t first = NP_RX_RING_BYTES - at;
+		struct iovec iov[3];
 
-	do {
-		n = np_api_adapter_receive(a, rx, NP_RX_RING_BYTES, lens,
-					   NP_PUMP_BATCH);
-		for (i = 0, at = 0; i < n; at += lens[i++]) {
-			if (write_frame(p->tap_fd, p->tap_vnet_hdr, rx + at, lens[i]))
-				p->tap_out_dropped++;
-			else
-				p->tap_out++;
-		}
-	} while (n == NP_PUMP_BATCH);
+		if (ev->type != NP_EV_RECEIVE)
+			return;
+		if (first > ev->len)
+			first = ev->len;
+		iov[0].iov_base = (void *)zero_hdr;
+		iov[0].iov_len = p->tap_vnet_hdr;
+		iov[1].iov_base = a->rx_ring + at;
+		iov[1].iov_len = first;
+		iov[2].iov_base = a->rx_ring;
+		iov[2].iov_len = ev->len - first;
+		if (writev(p->tap_fd, iov, ev->len > first ? 3 : 2) ==
+		    (ssize_t)(p->tap_vnet_hdr + ev->len))
+			p->tap_out++;
+		else
+			p->tap_out_dropped++;
+		a->rx_head = ev->offset + ev->len;
+		a->ev_head++;
+	}
 }
 
 /*
- * Everything that is ready, until nothing moves (bounded).  Returns 0 or a
- * fault code; p->events_pending tells the caller to drain control events.
+ * One pass over the data path: what `ready` says to read, what the driver
+ * has to do about it, what it indicated.  *more gets the fds that were not
+ * drained and NP_PUMP_LINE if the interrupt line rose after this pass
+ * serviced it (a timer, a returned packet); *progress whether anything
+ * moved at all.  Returns 0 or a fault code.
  */
-uint32_t np_api_adapter_pump(struct np_adapter *a, struct np_api_pump *p,
-			     uint64_t now_ns)
+uint32_t np_pump_round(struct np_adapter *a, struct np_api_pump *p,
+		       uint64_t now_ns, unsigned ready, unsigned *more,
+		       int *progress)
 {
-	uint32_t fault, serviced, ran, round;
+	uint64_t before = p->wire_in + p->tap_in + p->tap_out + p->tap_out_dropped;
+	uint32_t fault, serviced, ran;
+	int drained;
 
-	p->events_pending = 0;
+	*more = 0;
+	*progress = 0;
 	if (!a->pump_buf) {
 		a->pump_buf = np_map(sizeof(struct np_pump_buf),
 				     PROT_READ | PROT_WRITE, "pump");
 		if (!a->pump_buf)
 			return STATUS_INSUFFICIENT_RESOURCES;
 	}
+	if ((ready & NP_PUMP_WIRE) && p->wire_fd >= 0 && a->device) {
+		struct np_vxlan_wire *vx = np_mocknic_vxlan(a);
+
+		drained = vx ? pump_wire_in_vxlan(a, p, vx) : pump_wire_in(a, p);
+		/* Out of room, it waits: the driver's next refill makes some. */
+		if (!drained && np_device_rx_room(a->device))
+			*more |= NP_PUMP_WIRE;
+	}
+	if ((ready & NP_PUMP_TAP) && p->tap_fd >= 0 && a->initialised) {
+		fault = pump_tap_in(a, p, &drained);
+		if (fault)
+			return fault;
+		if (!drained && a->tx_nfree)
+			*more |= NP_PUMP_TAP;
+	}
+	fault = np_adapter_service_line(a, &serviced);
+	if (fault)
+		return fault;
+	fault = np_api_adapter_run_timers(a, now_ns, &ran);
+	if (fault)
+		return fault;
+	if (p->tap_fd >= 0)
+		pump_tap_out(a, p);
+	fault = np_api_adapter_return_packets(a);
+	if (fault)
+		return fault;
+	/* Left for the host: control events, or every event without a TAP. */
+	p->events_pending = a->ev_head != a->ev_tail;
+	/* Raised after the service above, or left up by a line that stays
+	 * up whatever the driver does (then it waits for the next edge). */
+	if (a->irq_line && !serviced && a->interrupt && a->initialised)
+		*more |= NP_PUMP_LINE;
+	p->tx_free = a->tx_nfree;
+	*progress = p->wire_in + p->tap_in + p->tap_out + p->tap_out_dropped != before ||
+		    ran || (serviced && !a->irq_line) || (*more & NP_PUMP_LINE);
+	return 0;
+}
+
+/*
+ * Everything that is ready, until nothing moves (bounded); for a host that
+ * runs the data path on its own thread between waits.  Returns 0 or a
+ * fault code; p->events_pending tells the caller to drain control events.
+ */
+uint32_t np_api_adapter_pump(struct np_adapter *a, struct np_api_pump *p,
+			     uint64_t now_ns)
+{
+	struct np_adapter *outer = np_pumping;
+	uint64_t drain;
+	uint32_t fault = 0, round;
+	unsigned more;
+	int progress;
+
+	p->events_pending = 0;
+	if (a->pump_thread)
+		return STATUS_INVALID_PARAMETER;	/* it pumps: not two at once */
+	/* Edges the line makes from here on are serviced by the rounds. */
+	while (read(a->irq_eventfd, &drain, sizeof(drain)) == sizeof(drain))
+		;
+	np_pumping = a;
 	for (round = 0; round < 16; round++) {
-		uint64_t before = p->wire_in + p->tap_in + p->tap_out;
-
-		if (p->wire_fd >= 0 && a->device) {
-			struct np_vxlan_wire *vx = np_mocknic_vxlan(a);
-
-			if (vx)
-				pump_wire_in_vxlan(a, p, vx);
-			else
-				pump_wire_in(a, p);
-		}
-		if (p->tap_fd >= 0 && a->initialised) {
-			fault = pump_tap_in(a, p);
-			if (fault)
-				return fault;
-		}
-		fault = np_api_adapter_service_interrupt(a, &serviced);
-		if (fault)
-			return fault;
-		fault = np_api_adapter_run_timers(a, now_ns, &ran);
-		if (fault)
-			return fault;
-		if (p->tap_fd >= 0)
-			pump_tap_out(a, p);
-		fault = np_api_adapter_return_packets(a);
-		if (fault)
-			return fault;
-		if (a->ev_head != a->ev_tail) {
-			p->events_pending = 1;
-			break;
-		}
-		if (p->wire_in + p->tap_in + p->tap_out == before && !serviced && !ran)
+		fault = np_pump_round(a, p, now_ns, NP_PUMP_TAP | NP_PUMP_WIRE,
+				      &more, &progress);
+		if (fault || p->events_pending || !progress)
 			break;
 	}
-	p->tx_free = a->tx_nfree;
-	return 0;
+	np_pumping = outer;
+	/* The line rose at the end: the eventfd brings the caller back. */
+	if (!fault && (more & NP_PUMP_LINE)) {
+		uint64_t one = 1;
+
+		(void)!write(a->irq_eventfd, &one, sizeof(one));
+	}
+	return fault;
 }

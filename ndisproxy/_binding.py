@@ -7,7 +7,7 @@ the compiled module matches this package.
 from . import errors
 from ._native import ffi, lib
 
-API_VERSION = 2
+API_VERSION = 3
 
 if lib.np_api_version() != API_VERSION:  # pragma: no cover - a broken install
     raise ImportError(

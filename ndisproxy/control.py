@@ -212,6 +212,7 @@ class ControlServer:
                 driver[oid] = int.from_bytes(bytes.fromhex(reply["data"]), "little")
         return {"adapter": adapter.name, "driver": driver, "host": stats["host"],
                 "pump": stats.get("pump", {}), "device": stats.get("device", {}),
+                "rx_latency": stats.get("rx_latency", {}),
                 "note": "ip -s link counts the TAP, not the driver"}
 
     async def _verb_oid(self, request):

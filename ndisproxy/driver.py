@@ -7,11 +7,13 @@ the driver does so through the runtime's trampoline; a fault inside the
 driver raises a DriverFault subclass and leaves the whole image abandoned
 (like a bugchecked driver): load it again to continue.
 
-Objects here are synchronous and not thread-safe; the trio host (later
-issues) drives them from one task per adapter.
+Objects here are synchronous and not thread-safe; the trio host drives them
+from one task per adapter.  An adapter whose data path runs on a C pump
+thread (start_pump) serialises every call with that thread.
 """
 import collections
 import dataclasses
+import math
 import os
 import pathlib
 import re
@@ -365,6 +367,10 @@ class Adapter:
         self._rx_lens = None
         self._capture_buf = None
         self._rx_buf = ffi.new("uint8_t[]", 256 * 1024)
+        # The runtime, or while a pump thread runs the adapter, the runtime
+        # with every call made holding the adapter's lock (_Serialized).
+        self._c = lib
+        self.pump_thread = None
 
     # -- plumbing ---------------------------------------------------------
 
@@ -379,7 +385,7 @@ class Adapter:
             raise ValueError("adapter is not in a state for that call "
                              "(initialise it first, once)")
         report = ffi.new("struct np_api_fault *")
-        lib.np_api_adapter_fault(self._handle, report)
+        self._c.np_api_adapter_fault(self._handle, report)
         self.initialized = False
         fatal = [v for v in self.violations() if v.fatal]
         raise_fault(code, report, self.image.name, self.stack_size,
@@ -394,7 +400,7 @@ class Adapter:
         if "\0" in f"{name}{text}":
             # C strings: the driver would read a shorter name or value.
             raise ValueError(f"parameter {name!r}={text!r}: contains a NUL character")
-        rc = lib.np_api_adapter_set_param(self._handle, str(name).encode(), text.encode())
+        rc = self._c.np_api_adapter_set_param(self._handle, str(name).encode(), text.encode())
         if rc:
             raise ValueError(f"parameter {name!r}={text!r}: "
                              f"{os.strerror(-rc) if rc < 0 else rc} (names < 64 bytes, "
@@ -404,7 +410,7 @@ class Adapter:
         """Deadline for one entry point; ``None`` or 0 disables it."""
         self._require_open()
         index = ENTRY_POINTS.index(entry_point)
-        lib.np_api_adapter_set_deadline(self._handle, index, int((seconds or 0) * 1e9))
+        self._c.np_api_adapter_set_deadline(self._handle, index, int((seconds or 0) * 1e9))
 
     def set_deadlines(self, classes):
         """Deadlines by entry-point class (``DEADLINE_CLASSES``): a mapping
@@ -416,12 +422,12 @@ class Adapter:
     def set_fatal(self, violation, fatal=True):
         """Make a verifier violation kind stop the driver (or only warn)."""
         self._require_open()
-        lib.np_api_adapter_set_fatal(self._handle, VIOLATIONS.index(violation), int(fatal))
+        self._c.np_api_adapter_set_fatal(self._handle, VIOLATIONS.index(violation), int(fatal))
 
     def set_stack_sampling(self, every):
         """Measure per-entry-point stack use on one call in ``every``."""
         self._require_open()
-        lib.np_api_adapter_set_sampling(self._handle, every)
+        self._c.np_api_adapter_set_sampling(self._handle, every)
 
     # -- entry points -----------------------------------------------------
 
@@ -433,7 +439,7 @@ class Adapter:
         status = ffi.new("int32_t *")
         self.image.log()
         seen = self.image.log_count
-        self._check_fault(lib.np_api_adapter_initialize(self._handle, status))
+        self._check_fault(self._c.np_api_adapter_initialize(self._handle, status))
         if status[0] != 0:
             # The driver's own words, preferring DbgPrint over error-log codes.
             lines = self.image.log()
@@ -448,16 +454,19 @@ class Adapter:
         self.initialized = True
 
     def halt(self):
-        """Run MiniportHalt."""
+        """Run MiniportHalt (after ending a pump thread that still runs)."""
         self._require_open()
+        if self.pump_thread is not None:
+            self.pump_thread.stop()
+            self.pump_thread.join(check=False)
         self.initialized = False
-        self._check_fault(lib.np_api_adapter_halt(self._handle))
+        self._check_fault(self._c.np_api_adapter_halt(self._handle))
 
     def oid_data(self):
         """The data a pended query answered once it completed."""
         self._require_open()
         buf = ffi.new("uint8_t[]", 8192)
-        n = lib.np_api_adapter_oid_data(self._handle, buf, 8192)
+        n = self._c.np_api_adapter_oid_data(self._handle, buf, 8192)
         return bytes(buf[0:n])
 
     def query_raw(self, oid, length=256):
@@ -476,7 +485,7 @@ class Adapter:
         status = ffi.new("int32_t *")
         done = ffi.new("uint32_t *")
         needed = ffi.new("uint32_t *")
-        self._check_fault(lib.np_api_adapter_query(self._handle, oid, buf, length, status,
+        self._check_fault(self._c.np_api_adapter_query(self._handle, oid, buf, length, status,
                                                    done, needed))
         return OidResult(status[0], bytes(buf[0:min(done[0], length)]), needed[0])
 
@@ -488,7 +497,7 @@ class Adapter:
         status = ffi.new("int32_t *")
         done = ffi.new("uint32_t *")
         needed = ffi.new("uint32_t *")
-        self._check_fault(lib.np_api_adapter_set(self._handle, oid, data, len(data), status,
+        self._check_fault(self._c.np_api_adapter_set(self._handle, oid, data, len(data), status,
                                                  done, needed))
         return OidResult(status[0], b"", needed[0])
 
@@ -497,13 +506,13 @@ class Adapter:
         self._require_open()
         status = ffi.new("int32_t *")
         addressing = ffi.new("int *")
-        self._check_fault(lib.np_api_adapter_reset(self._handle, status, addressing))
+        self._check_fault(self._c.np_api_adapter_reset(self._handle, status, addressing))
         return status[0], bool(addressing[0])
 
     def check_for_hang(self):
         self._require_open()
         hung = ffi.new("int *")
-        self._check_fault(lib.np_api_adapter_check_for_hang(self._handle, hung))
+        self._check_fault(self._c.np_api_adapter_check_for_hang(self._handle, hung))
         return bool(hung[0])
 
     # -- interrupts, timers, queues ---------------------------------------
@@ -512,36 +521,36 @@ class Adapter:
     def interrupt_fd(self):
         """An eventfd that becomes readable when the interrupt line rises."""
         self._require_open()
-        return lib.np_api_adapter_eventfd(self._handle)
+        return self._c.np_api_adapter_eventfd(self._handle)
 
     @property
     def interrupt_registered(self):
         self._require_open()
-        return bool(lib.np_api_adapter_interrupt_registered(self._handle))
+        return bool(self._c.np_api_adapter_interrupt_registered(self._handle))
 
     def set_irq_line(self, level):
         """Drive the (level-triggered) interrupt line, as a device would."""
         self._require_open()
-        lib.np_api_adapter_set_irq_line(self._handle, int(bool(level)))
+        self._c.np_api_adapter_set_irq_line(self._handle, int(bool(level)))
 
     def service_interrupt(self):
         """ISR and DPC while the line is up; returns how many rounds ran."""
         self._require_open()
         serviced = ffi.new("uint32_t *")
-        self._check_fault(lib.np_api_adapter_service_interrupt(self._handle, serviced))
+        self._check_fault(self._c.np_api_adapter_service_interrupt(self._handle, serviced))
         return serviced[0]
 
     def next_timer(self):
         """Monotonic ns of the next armed timer, or None."""
         self._require_open()
-        return lib.np_api_adapter_next_timer(self._handle) or None
+        return self._c.np_api_adapter_next_timer(self._handle) or None
 
     def run_timers(self, now_ns=None):
         """Run every timer due by ``now_ns`` (default: now); returns the count."""
         self._require_open()
         ran = ffi.new("uint32_t *")
         now = lib.np_api_now_ns() if now_ns is None else now_ns
-        self._check_fault(lib.np_api_adapter_run_timers(self._handle, now, ran))
+        self._check_fault(self._c.np_api_adapter_run_timers(self._handle, now, ran))
         return ran[0]
 
     def events(self, max_events=256):
@@ -550,7 +559,7 @@ class Adapter:
         if self._event_buf is None or len(self._event_buf) < max_events:
             self._event_buf = ffi.new("struct np_api_event[]", max_events)
         out, rx = self._event_buf, self._rx_buf
-        n = lib.np_api_adapter_events(self._handle, out, max_events, rx, len(rx))
+        n = self._c.np_api_adapter_events(self._handle, out, max_events, rx, len(rx))
         frames = ffi.buffer(rx)
         result = []
         for ev in out[0:n]:
@@ -565,7 +574,7 @@ class Adapter:
         self._require_open()
         if self._rx_lens is None:
             self._rx_lens = ffi.new("uint32_t[]", 512)
-        n = lib.np_api_adapter_receive(self._handle, self._rx_buf, len(self._rx_buf),
+        n = self._c.np_api_adapter_receive(self._handle, self._rx_buf, len(self._rx_buf),
                                        self._rx_lens, min(max_frames, 512))
         if not n:
             return []
@@ -583,7 +592,7 @@ class Adapter:
         """Longest frame send() accepts: header, 802.1Q tag and the driver's
         OID_GEN_MAXIMUM_FRAME_SIZE payload."""
         self._require_open()
-        return lib.np_api_adapter_max_frame(self._handle)
+        return self._c.np_api_adapter_max_frame(self._handle)
 
     def send(self, frames):
         """Hand a batch of frames to MiniportSendPackets in one crossing.
@@ -600,7 +609,7 @@ class Adapter:
         lens = ffi.new("uint32_t[]", [len(f) for f in frames])
         accepted = ffi.new("uint32_t *")
         bad = ffi.new("int32_t *")
-        self._check_fault(lib.np_api_adapter_send(self._handle, data, lens, len(frames),
+        self._check_fault(self._c.np_api_adapter_send(self._handle, data, lens, len(frames),
                                                   accepted, bad))
         if bad[0] >= 0:
             length = len(frames[bad[0]])
@@ -614,7 +623,7 @@ class Adapter:
         """Host-side counters (a dict); the driver's own are OIDs."""
         self._require_open()
         out = ffi.new("struct np_api_stats *")
-        lib.np_api_adapter_stats(self._handle, out)
+        self._c.np_api_adapter_stats(self._handle, out)
         return {name: getattr(out, name) for name in dir(out)}
 
     # -- the mock NIC device model ----------------------------------------------
@@ -623,26 +632,26 @@ class Adapter:
         """Give this adapter the mock NIC (docs/hardware.md) with EEPROM ``mac``."""
         self._require_open()
         mac = _parse_mac(mac)
-        if lib.np_api_adapter_attach_mocknic(self._handle, mac):
+        if self._c.np_api_adapter_attach_mocknic(self._handle, mac):
             raise ValueError("adapter already has a device")
 
     def set_link(self, up):
         """Plug or unplug the cable: the PHY raises a link-change interrupt."""
         self._require_open()
-        lib.np_api_adapter_set_link(self._handle, int(bool(up)))
+        self._c.np_api_adapter_set_link(self._handle, int(bool(up)))
 
     def stall_tx(self, stalled=True):
         """Wedge the mock NIC's TX engine (until a reset): what
         MiniportCheckForHang exists to notice."""
         self._require_open()
-        lib.np_api_adapter_stall_tx(self._handle, int(bool(stalled)))
+        self._c.np_api_adapter_stall_tx(self._handle, int(bool(stalled)))
 
     @property
     def hang_check_interval(self):
         """Seconds between CheckForHang calls the driver asked for
         (NdisMSetAttributesEx; 2 by default); None without the handler."""
         self._require_open()
-        return lib.np_api_adapter_hang_check_secs(self._handle) or None
+        return self._c.np_api_adapter_hang_check_secs(self._handle) or None
 
     def wire_receive(self, frames):
         """Frames arriving at the NIC from the wire."""
@@ -650,12 +659,12 @@ class Adapter:
         frames = [bytes(f) for f in frames]
         if frames:
             lens = ffi.new("uint32_t[]", [len(f) for f in frames])
-            lib.np_api_adapter_wire_receive(self._handle, b"".join(frames), lens, len(frames))
+            self._c.np_api_adapter_wire_receive(self._handle, b"".join(frames), lens, len(frames))
 
     def set_wire(self, fd, vnet_hdr=10):
         """Connect the mock NIC's cable to ``fd`` (a TAP, ...) instead of loopback."""
         self._require_open()
-        if lib.np_api_adapter_set_wire(self._handle, fd, vnet_hdr):
+        if self._c.np_api_adapter_set_wire(self._handle, fd, vnet_hdr):
             raise ValueError("no mock NIC attached, or a vnet header over 16 bytes")
 
     def set_wire_vxlan(self, fd, vni, remote):
@@ -673,7 +682,7 @@ class Adapter:
             raw = vxlan.sockaddr(remote)
         if not 0 <= vni <= 0xFFFFFF:
             raise ValueError(f"vni {vni} is outside 0..16777215")
-        if lib.np_api_adapter_set_wire_vxlan(self._handle, fd, vni, raw or ffi.NULL, len(raw)):
+        if self._c.np_api_adapter_set_wire_vxlan(self._handle, fd, vni, raw or ffi.NULL, len(raw)):
             raise ValueError("no mock NIC attached, a negative fd, or a remote address that is "
                              "not a sockaddr_in or sockaddr_in6")
 
@@ -684,13 +693,49 @@ class Adapter:
         accumulate across calls.  Returns True if control events wait in
         events()."""
         self._require_open()
-        self._check_fault(lib.np_api_adapter_pump(self._handle, state, lib.np_api_now_ns()))
+        self._check_fault(self._c.np_api_adapter_pump(self._handle, state, lib.np_api_now_ns()))
         return bool(state.events_pending)
+
+    def start_pump(self, state):
+        """Run the data path between ``state``'s fds on a C thread of its own
+        (csrc/pump_thread.c) and return its PumpThread.  Until it is joined,
+        every call on this adapter holds the adapter's lock, so it never
+        enters the driver while the pump thread does."""
+        self._require_open()
+        if self.pump_thread is not None:
+            raise ValueError("a pump thread already runs this adapter")
+        out = ffi.new("struct np_pump_thread **")
+        rc = lib.np_api_pump_start(self._handle, state, out)
+        if rc:
+            raise OSError(-rc, f"cannot start the pump thread: {os.strerror(-rc)}")
+        self.pump_thread = PumpThread(self, out[0], state)
+        self._c = _Serialized(out[0])
+        return self.pump_thread
+
+    def control_events(self, max_events=64):
+        """Status indications and completions at the head of the queue (a
+        pump thread writes the received frames behind them to the TAP)."""
+        self._require_open()
+        if self._event_buf is None or len(self._event_buf) < max_events:
+            self._event_buf = ffi.new("struct np_api_event[]", max_events)
+        n = self._c.np_api_adapter_control_events(self._handle, self._event_buf, max_events)
+        return [Event(_EVENT_KINDS[ev.type], ev.status, ev.packet, b"",
+                      bytes(ev.data[0:min(ev.len, 32)]) if ev.type == lib.NP_EV_STATUS else b"",
+                      ev.len)
+                for ev in self._event_buf[0:n]]
+
+    def rx_latency(self):
+        """Wire-to-indication latency so far: counts per histogram bucket
+        (``latency_summary`` reads them)."""
+        self._require_open()
+        out = ffi.new("uint64_t[]", lib.NP_LAT_BUCKETS)
+        n = self._c.np_api_adapter_rx_latency(self._handle, out, lib.NP_LAT_BUCKETS)
+        return list(out[0:n])
 
     def set_capture(self, on):
         """Start or stop copying frames at the miniport boundary (capture.c)."""
         self._require_open()
-        if lib.np_api_adapter_capture(self._handle, int(bool(on))):
+        if self._c.np_api_adapter_capture(self._handle, int(bool(on))):
             raise MemoryError("cannot map the capture ring")
 
     def capture_read(self):
@@ -698,20 +743,20 @@ class Adapter:
         self._require_open()
         if self._capture_buf is None:
             self._capture_buf = ffi.new("uint8_t[]", 1 << 20)
-        n = lib.np_api_adapter_capture_read(self._handle, self._capture_buf, 1 << 20)
+        n = self._c.np_api_adapter_capture_read(self._handle, self._capture_buf, 1 << 20)
         return parse_capture(ffi.buffer(self._capture_buf, n)[:])
 
     def device_counters(self):
         """The mock NIC's own counters and state (a dict)."""
         self._require_open()
         out = ffi.new("struct np_api_device_counters *")
-        lib.np_api_adapter_device_counters(self._handle, out)
+        self._c.np_api_adapter_device_counters(self._handle, out)
         return {name: getattr(out, name) for name in dir(out)}
 
     def return_packets(self):
         """Hand indicated packets back to the driver (one crossing)."""
         self._require_open()
-        self._check_fault(lib.np_api_adapter_return_packets(self._handle))
+        self._check_fault(self._c.np_api_adapter_return_packets(self._handle))
 
     # -- reports ----------------------------------------------------------
 
@@ -719,15 +764,15 @@ class Adapter:
         """Lifetime and per-entry-point high-water marks, in bytes."""
         self._require_open()
         out = ffi.new("struct np_api_stack *")
-        lib.np_api_adapter_stack(self._handle, out)
+        self._c.np_api_adapter_stack(self._handle, out)
         return stack_report(out)
 
     def allocations(self):
         """Pool allocations outstanding: [(tag, size)], tag as 4 characters."""
         self._require_open()
-        n = lib.np_api_adapter_allocations(self._handle, ffi.NULL, 0)
+        n = self._c.np_api_adapter_allocations(self._handle, ffi.NULL, 0)
         out = ffi.new("struct np_api_alloc[]", n + 1)
-        n = lib.np_api_adapter_allocations(self._handle, out, n + 1)
+        n = self._c.np_api_adapter_allocations(self._handle, out, n + 1)
         return [(a.tag.to_bytes(4, "little").decode("latin-1"), a.size) for a in out[0:n]]
 
     def violations(self):
@@ -735,7 +780,7 @@ class Adapter:
         self._require_open()
         out = ffi.new("struct np_api_violation[]", 64)
         total = ffi.new("uint64_t *")
-        n = lib.np_api_adapter_violations(self._handle, out, 64, total)
+        n = self._c.np_api_adapter_violations(self._handle, out, 64, total)
         return [Violation(VIOLATIONS[v.kind], ENTRY_POINTS[v.entry], irql_name(v.irql),
                           bool(v.fatal), ffi.string(v.text).decode("utf-8", "replace"))
                 for v in out[0:n]]
@@ -744,7 +789,7 @@ class Adapter:
         """Free the adapter (it is not halted: call halt() first if it should be)."""
         if self._handle is None:
             return
-        lib.np_api_adapter_free(self._handle)
+        self._c.np_api_adapter_free(self._handle)
         self._handle = None
         if self in self.image._adapters:
             self.image._adapters.remove(self)
@@ -759,3 +804,96 @@ class Adapter:
             finally:
                 self.close()
         self.close()
+
+
+class _Serialized:
+    """The runtime for an adapter a pump thread runs: every call holds the
+    adapter's lock (np_api_pump_lock), so this thread's driver calls and the
+    pump's never overlap, as NDIS serialises a miniport's entry points."""
+
+    def __init__(self, pump):
+        self._pump = pump
+
+    def __getattr__(self, name):
+        function, pump = getattr(lib, name), self._pump
+
+        def serialized(*args):
+            lib.np_api_pump_lock(pump)
+            try:
+                return function(*args)
+            finally:
+                lib.np_api_pump_unlock(pump)
+        setattr(self, name, serialized)
+        return serialized
+
+
+class PumpThread:
+    """An adapter's data path on a C thread (Adapter.start_pump).
+
+    The thread owns the steady state; its owner waits until ``notify_fd``
+    is readable, then calls ``notice()`` and takes what was announced:
+    ``Adapter.control_events()``, captured frames, DbgPrint lines.  A
+    driver fault ends the thread: ``notice()`` says it ended, ``join()``
+    raises the fault as any driver call would."""
+
+    def __init__(self, adapter, handle, state):
+        self.adapter = adapter
+        self._handle = handle
+        self._state = state             # the thread writes its counters
+        self.notify_fd = lib.np_api_pump_notify_fd(handle)
+
+    def notice(self):
+        """Take the announcement; True while the thread runs."""
+        return bool(lib.np_api_pump_notice(self._handle))
+
+    def announce(self):
+        """Make ``notify_fd`` readable, as the thread does (wakes its owner)."""
+        os.eventfd_write(self.notify_fd, 1)
+
+    def counters(self):
+        """The pump's counters (np_api_pump), copied under the lock."""
+        out = ffi.new("struct np_api_pump *")
+        lib.np_api_pump_counters(self._handle, out)
+        return out
+
+    def stop(self):
+        """Ask the thread to end after its current pass; returns at once."""
+        lib.np_api_pump_stop(self._handle)
+
+    def join(self, check=True):
+        """Wait for the thread to end (stop() it first unless a fault ended
+        it); with ``check``, raise the DriverFault that ended it."""
+        if self._handle is None:
+            return
+        code = lib.np_api_pump_join(self._handle)
+        self._handle = None
+        self.adapter._c = lib
+        self.adapter.pump_thread = None
+        if check:
+            self.adapter._check_fault(code)
+
+
+def latency_floor(bucket):
+    """Lower bound in ns of an rx_latency() bucket (8 per power of two)."""
+    if bucket < 8:
+        return bucket
+    return (bucket % 8 + 8) << (bucket // 8 - 1)
+
+
+def latency_summary(buckets):
+    """{count, p50_us, p99_us, max_us} of rx_latency() counts (or of the
+    difference of two); each figure is its bucket's midpoint (±6 %)."""
+    count = sum(buckets)
+    summary = {"count": count}
+    for name, share in (("p50_us", 0.50), ("p99_us", 0.99), ("max_us", 1.0)):
+        if not count:
+            summary[name] = None
+            continue
+        rank, seen = max(1, math.ceil(share * count)), 0
+        for index, n in enumerate(buckets):
+            seen += n
+            if seen >= rank:
+                mid = (latency_floor(index) + latency_floor(index + 1)) / 2
+                summary[name] = round(mid / 1000, 2)
+                break
+    return summary

@@ -55,6 +55,7 @@ import struct
 import trio
 
 from . import errors, privileges, tap
+from .driver import latency_summary
 from .host import open_adapter
 
 EXIT_FAULT = 3
@@ -253,17 +254,17 @@ def _field(request, name, kind, default=_MISSING):
     return value
 
 
-_PUMP_COUNTERS = ("tap_in", "tap_out", "tap_out_dropped", "tap_runts", "wire_in",
-                  "wire_runts")
-
-
 def _adapter_stats(nic):
+    latency = nic.rx_latency()
     stats = {"host": nic.stats(), "stack": nic.stack_report(),
              "violations": [dataclasses.asdict(v) for v in nic.violations()],
              "device": nic.adapter.device_counters(), "log": nic.image.log()[-8:],
-             "resets": nic.resets}
-    if nic.pump_state is not None:
-        stats["pump"] = {name: getattr(nic.pump_state, name) for name in _PUMP_COUNTERS}
+             "resets": nic.resets,
+             "rx_latency": {**latency_summary(latency),
+                            "buckets": {i: n for i, n in enumerate(latency) if n}}}
+    pump = nic.pump_counters()
+    if pump is not None:
+        stats["pump"] = pump
     return stats
 
 

@@ -81,7 +81,8 @@ struct np_stack {
 	size_t hw_entry[NP_EP_COUNT];
 	uint64_t calls[NP_EP_COUNT];
 	uint32_t sample_every;		/* measure one call in this many */
-	uint32_t sample_countdown;
+	/* Per entry point, so the first call of each is always measured. */
+	uint32_t sample_countdown[NP_EP_COUNT];
 };
 
 int np_stack_init(struct np_stack *s, size_t size);
@@ -390,9 +391,9 @@ static inline uint32_t np_call(struct np_ctx *c, enum np_entry ep,
 			       uint8_t irql, np_thunk_fn fn, void *arg,
 			       uint64_t *ret)
 {
-	if (__builtin_expect(c->stack.sample_countdown == 0, 0))
+	if (__builtin_expect(c->stack.sample_countdown[ep] == 0, 0))
 		return np_call_measured(c, ep, irql, fn, arg, ret);
-	c->stack.sample_countdown--;
+	c->stack.sample_countdown[ep]--;
 	return np_call_enter(c, ep, irql, fn, arg, ret);
 }
 
@@ -460,6 +461,44 @@ void np_capture_frame(struct np_adapter *a, int direction, const uint8_t *frame,
 
 void np_mocknic_free(struct np_device *dev);
 
+/* ---- wire-to-indication latency (latency.c) --------------------------------- */
+
+#define NP_LAT_FIFO		2048	/* > RX descriptors + device backlog */
+
+struct np_latency {
+	uint64_t arrived[NP_LAT_FIFO];	/* frames in RX descriptors, oldest first */
+	uint32_t head, tail;
+	uint64_t bucket[NP_LAT_BUCKETS];
+};
+
+void np_latency_arrived(struct np_latency *l, uint64_t ns);
+void np_latency_indicated(struct np_latency *l, uint64_t now);
+void np_latency_forget(struct np_latency *l);
+
+/* ---- the pump thread (pump_thread.c) ------------------------------------------ */
+
+struct np_pump_thread;
+
+/* Stop and join the adapter's pump thread, if one runs (halt, free). */
+void np_pump_thread_end(struct np_adapter *a);
+
+/* The adapter whose line the calling thread services after each pass of
+ * its pump (so a rising edge needs no eventfd write), or NULL. */
+extern __thread struct np_adapter *np_pumping
+	__attribute__((tls_model("initial-exec")));
+
+/*
+ * One pass of the data path (pump.c), for the thread and for
+ * np_api_adapter_pump: the fds in `ready` (NP_PUMP_TAP, NP_PUMP_WIRE) are
+ * read until they would block or a batch is full.
+ */
+#define NP_PUMP_TAP		1u
+#define NP_PUMP_WIRE		2u
+#define NP_PUMP_LINE		4u	/* *more only: the line wants service */
+uint32_t np_pump_round(struct np_adapter *a, struct np_api_pump *p,
+		       uint64_t now_ns, unsigned ready, unsigned *more,
+		       int *progress);
+
 #define NP_TX_SLOTS		256
 #define NP_TX_SLOT_DATA		9216	/* MTU 9000 + header + VLAN tag, rounded */
 
@@ -517,6 +556,8 @@ struct np_adapter {
 	uint32_t max_send;		/* OID_GEN_MAXIMUM_SEND_PACKETS */
 	struct np_api_stats stats;
 	struct np_pump_buf *pump_buf;	/* pump.c's batches, mapped on first use */
+	struct np_pump_thread *pump_thread;	/* while one runs this adapter */
+	struct np_latency rx_latency;	/* wire to NdisMIndicateReceivePacket */
 	struct np_capture *capture;	/* capture.c's ring while capturing */
 
 	/* the one outstanding OID request; the driver may keep these pointers */
@@ -539,6 +580,8 @@ struct np_adapter *np_adapter_from_handle(NDIS_HANDLE h);
 void np_adapter_queue(struct np_adapter *a, const struct np_api_event *ev);
 void np_block_init(struct np_adapter *a);
 void np_adapter_irq(struct np_adapter *a, int level);
+/* ISR and DPC while the line is up (bounded); the eventfd is not read. */
+uint32_t np_adapter_service_line(struct np_adapter *a, uint32_t *serviced);
 int np_packet_held(struct np_adapter *a, PNDIS_PACKET p);
 int np_tx_init(struct np_adapter *a);
 void np_tx_destroy(struct np_adapter *a);

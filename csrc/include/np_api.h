@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NP_API_VERSION 2
+#define NP_API_VERSION 3
 
 #define NP_STACK_DEFAULT 65536
 #define NP_STACK_MIN 16384
@@ -108,6 +108,9 @@ struct np_api_violation {
 	uint8_t fatal;
 	char text[150];
 };
+
+/* Buckets of np_api_adapter_rx_latency: 8 per power of two of ns. */
+#define NP_LAT_BUCKETS 496
 
 struct np_api_stack {
 	uint64_t size;
@@ -268,6 +271,24 @@ int np_api_adapter_set_wire_vxlan(struct np_adapter *a, int fd, uint32_t vni,
 				  uint32_t remote_len);
 uint32_t np_api_adapter_pump(struct np_adapter *a, struct np_api_pump *p,
 			     uint64_t now_ns);
+/* Control events (not received frames) at the head of the queue. */
+size_t np_api_adapter_control_events(struct np_adapter *a,
+				     struct np_api_event *out, size_t max);
+/* Wire-to-indication latency histogram (latency.c): bucket counts. */
+size_t np_api_adapter_rx_latency(struct np_adapter *a, uint64_t *buckets,
+				 size_t max);
+
+/* The data path on a C thread of its own (pump_thread.c). */
+struct np_pump_thread;
+int np_api_pump_start(struct np_adapter *a, struct np_api_pump *p,
+		      struct np_pump_thread **out);
+void np_api_pump_lock(struct np_pump_thread *pt);
+void np_api_pump_unlock(struct np_pump_thread *pt);
+int np_api_pump_notify_fd(struct np_pump_thread *pt);
+int np_api_pump_notice(struct np_pump_thread *pt);
+void np_api_pump_stop(struct np_pump_thread *pt);
+void np_api_pump_counters(struct np_pump_thread *pt, struct np_api_pump *out);
+uint32_t np_api_pump_join(struct np_pump_thread *pt);
 int np_api_adapter_irq_line(struct np_adapter *a);
 int np_api_adapter_eventfd(struct np_adapter *a);
 int np_api_adapter_interrupt_registered(struct np_adapter *a);
