@@ -45,7 +45,7 @@ __all__ = ["Adapter", "AdapterEvent", "CableEnd", "Host", "LoopbackWire", "Socke
 # the mock NIC's TX engine instead, for MiniportCheckForHang to notice.
 FAULTS = {"overflow": 1, "wild": 2, "crash": 2, "hang": 3, "leak": 4, "double-complete": 5,
           "bad-unlock": 6, "wrong-irql": 7, "bad-dma": 8, "bugcheck": 9, "hang-send": 10,
-          "stall": None}
+          "overflow-send": 11, "stall": None}
 OID_MOCKNIC_FAULT = 0xFF010001
 
 
@@ -279,7 +279,8 @@ class Adapter:
     async def inject(self, fault: str) -> None:
         """Fire one of the mock driver's fault knobs: overflow, crash (a wild
         write), hang, leak, double-complete, bad-unlock, wrong-irql,
-        bad-dma, bugcheck, hang-send (a hang in MiniportSendPackets); or
+        bad-dma, bugcheck, hang-send and overflow-send (a hang or a stack
+        overflow in MiniportSendPackets: on the host's pump thread); or
         stall the NIC's TX engine (stall), for MiniportCheckForHang.  A fault
         ends the host; it is restarted."""
         if fault not in FAULTS:

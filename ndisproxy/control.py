@@ -33,7 +33,7 @@ MAX_LINE = 64 * 1024
 IDLE_TIMEOUT = 30
 MAX_CLIENTS = 64
 FAULTS = ("overflow", "crash", "wild", "hang", "leak", "double-complete", "bad-unlock",
-          "wrong-irql", "bad-dma", "bugcheck", "hang-send", "stall")
+          "wrong-irql", "bad-dma", "bugcheck", "hang-send", "overflow-send", "stall")
 MUTATING = {"reset", "inject"}
 
 

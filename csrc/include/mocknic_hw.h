@@ -123,6 +123,7 @@ struct mn_rx_desc {
 #define MN_FAULT_BAD_DMA	8	/* hand the device a bad bus address */
 #define MN_FAULT_BUGCHECK	9	/* KeBugCheckEx */
 #define MN_FAULT_HANG_SEND	10	/* spin in the next MiniportSendPackets */
+#define MN_FAULT_OVERFLOW_SEND	11	/* overflow in the next MiniportSendPackets */
 
 /* Private OIDs of the mock driver. */
 #define OID_MOCKNIC_FAULT	0xFF010001U	/* set: ULONG MN_FAULT_* */

@@ -187,6 +187,11 @@ VOID NDISAPI mn_send_packets(NDIS_HANDLE ctx, PPNDIS_PACKET packets, UINT count)
 		for (;;)
 			__builtin_ia32_pause();
 	}
+	if (a->fault_overflow_send) {
+		DbgPrint("mocknic: fault %lu (overflow in send) fired in MiniportSendPackets\n",
+			 MN_FAULT_OVERFLOW_SEND);
+		mn_fault_fire(a, MN_FAULT_OVERFLOW);
+	}
 	for (i = 0; i < count; i++) {
 		PNDIS_PACKET p = packets[i];
 		UINT len;

@@ -11,8 +11,9 @@
  *                   returns), BAD_UNLOCK, WRONG_IRQL (verifier findings;
  *                   the call goes on)
  *   armed           LEAK (at Halt), DOUBLE_COMPLETE (the next packet sent),
- *                   BAD_DMA (the next TX descriptor), HANG_SEND (the next
- *                   MiniportSendPackets spins: a data-path hang)
+ *                   BAD_DMA (the next TX descriptor), HANG_SEND and
+ *                   OVERFLOW_SEND (the next MiniportSendPackets spins or
+ *                   overflows its stack: data-path faults)
  *
  * MN_FAULT_NONE disarms what is armed.  Every fault says so in the log
  * before it acts, so a report can be matched to its cause.
@@ -54,11 +55,12 @@ static const char *mn_fault_name(ULONG code)
 	case MN_FAULT_BAD_DMA:		return "bad DMA";
 	case MN_FAULT_BUGCHECK:		return "bugcheck";
 	case MN_FAULT_HANG_SEND:	return "hang in send";
+	case MN_FAULT_OVERFLOW_SEND:	return "overflow in send";
 	default:			return "unknown";
 	}
 }
 
-static void mn_fault_fire(struct mn_adapter *a, ULONG code)
+void mn_fault_fire(struct mn_adapter *a, ULONG code)
 {
 	KIRQL old;
 
@@ -110,6 +112,7 @@ static NDIS_STATUS mn_fault_arm(struct mn_adapter *a, ULONG code)
 	case MN_FAULT_DOUBLE_COMPLETE:
 	case MN_FAULT_BAD_DMA:
 	case MN_FAULT_HANG_SEND:
+	case MN_FAULT_OVERFLOW_SEND:
 	case MN_FAULT_NONE:
 		NdisAcquireSpinLock(&a->tx_lock);
 		if (code == MN_FAULT_DOUBLE_COMPLETE)
@@ -118,9 +121,11 @@ static NDIS_STATUS mn_fault_arm(struct mn_adapter *a, ULONG code)
 			a->fault_bad_dma = TRUE;
 		else if (code == MN_FAULT_HANG_SEND)
 			a->fault_hang_send = TRUE;
+		else if (code == MN_FAULT_OVERFLOW_SEND)
+			a->fault_overflow_send = TRUE;
 		else
 			a->fault_double_complete = a->fault_bad_dma =
-				a->fault_hang_send = FALSE;
+				a->fault_hang_send = a->fault_overflow_send = FALSE;
 		NdisReleaseSpinLock(&a->tx_lock);
 		if (code == MN_FAULT_NONE && a->leak) {
 			NdisFreeMemory(a->leak, MN_LEAK_BYTES, 0);
@@ -157,6 +162,7 @@ NDIS_STATUS mn_fault_request(struct mn_adapter *a, ULONG code,
 	case MN_FAULT_DOUBLE_COMPLETE:
 	case MN_FAULT_BAD_DMA:
 	case MN_FAULT_HANG_SEND:
+	case MN_FAULT_OVERFLOW_SEND:
 		DbgPrint("mocknic: fault %lu (%s) armed in %s\n", code,
 			 mn_fault_name(code), where);
 		return mn_fault_arm(a, code);

@@ -162,6 +162,7 @@ struct mn_adapter {
 	BOOLEAN fault_double_complete;
 	BOOLEAN fault_bad_dma;
 	BOOLEAN fault_hang_send;
+	BOOLEAN fault_overflow_send;
 	ULONGLONG xmit_ok, xmit_error;
 
 	/*
@@ -341,5 +342,7 @@ ULONG mn_stack_hunger(ULONG kib, ULONG seed);
 NDIS_STATUS mn_fault_request(struct mn_adapter *a, ULONG code,
 			     const char *where);
 void mn_fault_release(struct mn_adapter *a);
+/* An at-once fault (OVERFLOW, WILD_WRITE, ...) here, from a data path. */
+void mn_fault_fire(struct mn_adapter *a, ULONG code);
 
 #endif /* MOCKNIC_H */

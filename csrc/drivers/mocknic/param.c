@@ -26,7 +26,7 @@ static const struct mn_param mn_params[] = {
 	MN_PARAM("InterruptModeration", itr_us, 0, 0, MN_ITR_MAX),
 	MN_PARAM("StackHunger", stack_hunger_kib, 0, 0, MN_STACK_HUNGER_MAX),
 	MN_PARAM("FaultInject", fault_inject, MN_FAULT_NONE, MN_FAULT_NONE,
-		 MN_FAULT_HANG_SEND),
+		 MN_FAULT_OVERFLOW_SEND),
 };
 
 /* NetworkAddress overrides the EEPROM's only with a usable unicast address. */
