@@ -384,6 +384,9 @@ class Adapter:
         if code == lib.STATUS_INVALID_PARAMETER & 0xFFFFFFFF:
             raise ValueError("adapter is not in a state for that call "
                              "(initialise it first, once)")
+        if code == lib.NP_REFUSED_CONCURRENT:
+            raise errors.InternalError(f"two threads entered the driver of one {self.image.name} "
+                                       "adapter at once: a bug in ndisproxy")
         report = ffi.new("struct np_api_fault *")
         self._c.np_api_adapter_fault(self._handle, report)
         self.initialized = False

@@ -218,6 +218,12 @@ struct np_ctx {
 	struct np_fault fault;		/* the last fault, kept for reports */
 	uint64_t deadline_ns[NP_EP_COUNT];
 	int faulted;
+	/*
+	 * The thread in a call for this context, or NULL.  The callers
+	 * serialise (one thread, or the pump thread's lock); this only trips
+	 * if they did not.
+	 */
+	struct np_thread *_Atomic caller;
 };
 
 int np_ctx_init(struct np_ctx *c, struct np_image *img, size_t stack_size,
@@ -337,7 +343,8 @@ uint32_t np_call_faulted(struct np_ctx *c, struct np_thread *t,
  *
  * Invariants: a thread is in at most one driver call (exports that call back
  * into the driver, like NdisMSynchronizeWithInterrupt, do so directly on the
- * stack already in use); no Python runs while t->in_driver is set.
+ * stack already in use); a context is in at most one call, as NDIS
+ * serialises a miniport; no Python runs while t->in_driver is set.
  *
  * Only this thread and its own signal handler read most of np_thread, so
  * plain stores and signal fences suffice; the watchdog thread reads
@@ -358,6 +365,10 @@ static inline uint32_t np_call_enter(struct np_ctx *c, enum np_entry ep,
 	if (__builtin_expect(atomic_load_explicit(&t->in_driver,
 						  memory_order_relaxed), 0))
 		return STATUS_INVALID_PARAMETER;	/* our bug: no nesting */
+	if (__builtin_expect(atomic_load_explicit(&c->caller,
+						  memory_order_relaxed) != NULL, 0))
+		return NP_REFUSED_CONCURRENT;		/* our bug: not serialised */
+	atomic_store_explicit(&c->caller, t, memory_order_relaxed);
 
 	t->stack = s;
 	t->entry = ep;
@@ -378,6 +389,7 @@ static inline uint32_t np_call_enter(struct np_ctx *c, enum np_entry ep,
 	atomic_signal_fence(memory_order_seq_cst);
 	atomic_store_explicit(&t->in_driver, 0, memory_order_relaxed);
 	atomic_signal_fence(memory_order_seq_cst);
+	atomic_store_explicit(&c->caller, NULL, memory_order_relaxed);
 	s->calls[ep]++;
 	if (__builtin_expect(t->fault.code != 0, 0))
 		return np_call_faulted(c, t, ep);

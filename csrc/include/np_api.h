@@ -21,6 +21,8 @@
 #define NP_MAX_PARAMS 64
 /* A refusal to call into a context whose driver already faulted. */
 #define NP_REFUSED_FAULTED 3758096385
+/* A refusal to enter a context another thread is in: a bug of ours. */
+#define NP_REFUSED_CONCURRENT 3758096386
 /* Fault codes of our own, beside the NTSTATUS ones the trap reports. */
 #define NP_FAULT_BUGCHECK 3758099392
 #define NP_FAULT_VERIFIER 3221226529
