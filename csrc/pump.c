@@ -35,7 +35,12 @@
 
 #include "np.h"
 
-#define NP_PUMP_BATCH	64
+#define NP_PUMP_BATCH	64	/* frames from the TAP per MiniportSendPackets */
+/*
+ * Frames off the cable per pass before the driver indicates them: each
+ * waits for the reads after it, and a pass costs few crossings.
+ */
+#define NP_WIRE_BATCH	16
 #define NP_FRAME_BUF	(NP_TX_SLOT_DATA + 64)
 
 /* Per adapter, so adapters pumped from different threads never share. */
@@ -78,7 +83,7 @@ static int pump_wire_in(struct np_adapter *a, struct np_api_pump *p)
 	uint8_t *frame = a->pump_buf->frame;
 	uint32_t i, len;
 
-	for (i = 0; i < NP_PUMP_BATCH; i++) {
+	for (i = 0; i < NP_WIRE_BATCH; i++) {
 		ssize_t n;
 
 		if (!np_device_rx_room(a->device))
@@ -108,7 +113,7 @@ static int pump_wire_in_vxlan(struct np_adapter *a, struct np_api_pump *p,
 	uint8_t *dgram = a->pump_buf->frame;
 	uint32_t i, len, vni;
 
-	for (i = 0; i < NP_PUMP_BATCH; i++) {
+	for (i = 0; i < NP_WIRE_BATCH; i++) {
 		ssize_t n;
 
 		if (!np_device_rx_room(a->device))
@@ -228,19 +233,35 @@ static void pump_tap_out(struct np_adapter *a, struct np_api_pump *p)
 	}
 }
 
+/* The interrupt, what it indicated up to Linux, the packets back. */
+static uint32_t pump_deliver(struct np_adapter *a, struct np_api_pump *p,
+			     uint32_t *serviced)
+{
+	uint32_t fault = np_adapter_service_line(a, serviced);
+
+	if (fault)
+		return fault;
+	if (p->tap_fd >= 0)
+		pump_tap_out(a, p);
+	return np_api_adapter_return_packets(a);
+}
+
 /*
  * One pass over the data path: what `ready` says to read, what the driver
- * has to do about it, what it indicated.  *more gets the fds that were not
- * drained and NP_PUMP_LINE if the interrupt line rose after this pass
- * serviced it (a timer, a returned packet); *progress whether anything
- * moved at all.  Returns 0 or a fault code.
+ * has to do about it, what it indicated.  Frames off the cable go up to
+ * Linux before its next batch goes out: a batch of sends takes a while (a
+ * wire write runs the peer's receive path), and a frame that came in
+ * should not wait behind it.  *more gets the fds that were not drained and
+ * NP_PUMP_LINE if the interrupt line rose after this pass serviced it (a
+ * timer, a returned packet); *progress whether anything moved at all.
+ * Returns 0 or a fault code.
  */
 uint32_t np_pump_round(struct np_adapter *a, struct np_api_pump *p,
 		       uint64_t now_ns, unsigned ready, unsigned *more,
 		       int *progress)
 {
 	uint64_t before = p->wire_in + p->tap_in + p->tap_out + p->tap_out_dropped;
-	uint32_t fault, serviced, ran;
+	uint32_t fault, first, serviced, ran;
 	int drained;
 
 	*more = 0;
@@ -259,6 +280,9 @@ uint32_t np_pump_round(struct np_adapter *a, struct np_api_pump *p,
 		if (!drained && np_device_rx_room(a->device))
 			*more |= NP_PUMP_WIRE;
 	}
+	fault = pump_deliver(a, p, &first);
+	if (fault)
+		return fault;
 	if ((ready & NP_PUMP_TAP) && p->tap_fd >= 0 && a->initialised) {
 		fault = pump_tap_in(a, p, &drained);
 		if (fault)
@@ -266,15 +290,10 @@ uint32_t np_pump_round(struct np_adapter *a, struct np_api_pump *p,
 		if (!drained && a->tx_nfree)
 			*more |= NP_PUMP_TAP;
 	}
-	fault = np_adapter_service_line(a, &serviced);
-	if (fault)
-		return fault;
 	fault = np_api_adapter_run_timers(a, now_ns, &ran);
 	if (fault)
 		return fault;
-	if (p->tap_fd >= 0)
-		pump_tap_out(a, p);
-	fault = np_api_adapter_return_packets(a);
+	fault = pump_deliver(a, p, &serviced);
 	if (fault)
 		return fault;
 	/* Left for the host: control events, or every event without a TAP. */
@@ -283,6 +302,7 @@ uint32_t np_pump_round(struct np_adapter *a, struct np_api_pump *p,
 	 * up whatever the driver does (then it waits for the next edge). */
 	if (a->irq_line && !serviced && a->interrupt && a->initialised)
 		*more |= NP_PUMP_LINE;
+	serviced += first;
 	p->tx_free = a->tx_nfree;
 	*progress = p->wire_in + p->tap_in + p->tap_out + p->tap_out_dropped != before ||
 		    ran || (serviced && !a->irq_line) || (*more & NP_PUMP_LINE);
