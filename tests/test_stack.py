@@ -48,3 +48,28 @@ def test_configurable_stack_size(load):
     adapter.initialize()
     assert adapter.stack_report()["size"] == 256 * KiB
     adapter.halt()
+
+
+def test_sampling_still_measures_the_first_call_of_every_entry_point():
+    """One call in ``every`` is measured, per entry point: one that runs
+    rarely (or once) still gets its high-water mark."""
+    from ndisproxy.host import DEFAULT_MAC
+    frame = bytes.fromhex(DEFAULT_MAC.replace(":", "")) + bytes.fromhex("02aabbccddee0800") + \
+        bytes(46)
+    with DriverImage.load(drivers.path("mocknic")) as image:
+        adapter = image.create_adapter()
+        adapter.attach_mocknic(DEFAULT_MAC)
+        adapter.initialize()
+        adapter.set_stack_sampling(1000)
+        adapter.set_raw("OID_GEN_CURRENT_PACKET_FILTER", (1).to_bytes(4, "little"))
+        for _ in range(20):
+            adapter.send([frame])
+            adapter.service_interrupt()
+            adapter.events()
+            adapter.return_packets()
+        marks = adapter.stack_report()["entry_points"]
+        for name in ("MiniportSetInformation", "MiniportSendPackets", "MiniportISR",
+                     "MiniportHandleInterrupt", "MiniportReturnPacket"):
+            assert marks[name]["high_water"] > 0, name
+        assert marks["MiniportSendPackets"]["calls"] == 20
+        adapter.halt()
