@@ -328,7 +328,6 @@ def missing_tools():
 
 
 def report(results, seconds, runs):
-    from ndisproxy.driver import latency_summary
     gbits = {p: statistics.median(r.gbits for r in rs) for p, rs in results.items()}
     rtts = {p: statistics.median(r.rtt for r in rs) for p, rs in results.items()}
     relay = gbits.get("relay")
@@ -340,7 +339,11 @@ def report(results, seconds, runs):
         each = " ".join(f"{r.gbits:.2f}" for r in rs)
         versus = f"{gbits[path] / relay:6.0%}" if relay else "     -"
         print(f"{path:<11} {gbits[path]:7.2f}  {each:<24} {rtts[path]:7.3f}  {versus}")
-    if "ndisproxy" in results:
+    try:
+        from ndisproxy.driver import latency_summary
+    except ImportError:             # an ndisproxy from before the histogram
+        latency_summary = None
+    if "ndisproxy" in results and latency_summary:
         print("ndisproxy interrupt delivery (wire frame read -> NdisMIndicateReceivePacket), "
               "all runs:")
         for phase in ("ping", "iperf3"):

@@ -236,6 +236,10 @@ def _stats(args):
     rows += [(f"host {k}", v) for k, v in reply["host"].items()]
     rows += [(f"pump {k}", v) for k, v in reply["pump"].items()]
     rows += [(f"device {k}", v) for k, v in reply["device"].items()]
+    latency = reply.get("rx_latency") or {}
+    if latency.get("count"):
+        rows += [("interrupt delivery p50", f"{latency['p50_us']} us"),
+                 ("interrupt delivery p99", f"{latency['p99_us']} us")]
     _table(rows, ("COUNTER", "VALUE"))
     print(f"({reply['note']})")
     return EXIT_OK
