@@ -42,7 +42,7 @@
 
 #include "np.h"
 
-#define NP_MAX_THREADS 64
+#define NP_MAX_THREADS 256	/* a pool's pump threads, the host's, trio's */
 #define NP_WATCHDOG_PERIOD_NS (2 * 1000 * 1000)	/* while calls have deadlines */
 #define NP_WATCHDOG_IDLE_NS (20 * 1000 * 1000)	/* while none is in a driver */
 

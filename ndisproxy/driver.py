@@ -847,7 +847,7 @@ class PumpThread:
 
     def notice(self):
         """Take the announcement; True while the thread runs."""
-        return bool(lib.np_api_pump_notice(self._handle))
+        return self._handle is not None and bool(lib.np_api_pump_notice(self._handle))
 
     def announce(self):
         """Make ``notify_fd`` readable, as the thread does (wakes its owner)."""
@@ -861,7 +861,8 @@ class PumpThread:
 
     def stop(self):
         """Ask the thread to end after its current pass; returns at once."""
-        lib.np_api_pump_stop(self._handle)
+        if self._handle is not None:
+            lib.np_api_pump_stop(self._handle)
 
     def join(self, check=True):
         """Wait for the thread to end (stop() it first unless a fault ended

@@ -135,16 +135,14 @@ class InProcessAdapter:
                         self._next_hang_check - lib.np_api_now_ns(), 0) / 1e9
                 with trio.move_on_at(deadline):
                     await trio.lowlevel.wait_readable(pump.notify_fd)
-            # It ended by itself: a fault, which join() raises.
-            self._service_once()
-            pump.join()
         finally:
-            if self.adapter.pump_thread is pump:
-                pump.stop()
-                with trio.CancelScope(shield=True):
-                    while pump.notice():
-                        await trio.lowlevel.wait_readable(pump.notify_fd)
-                pump.join(check=False)
+            # Stopped, or it ended by itself on a fault; then join() raises
+            # it, also over a refusal this task met meanwhile.
+            pump.stop()
+            with trio.CancelScope(shield=True):
+                while pump.notice():
+                    await trio.lowlevel.wait_readable(pump.notify_fd)
+            pump.join()
 
     def _ready_fds(self, interrupt_fd):
         fds = [interrupt_fd]
