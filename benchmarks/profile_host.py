@@ -22,8 +22,10 @@ moved (frames read from the TAP plus frames read from the wire):
                (anonymous executable memory: perf's "JIT"), the kernel, libc
   Python       with py-spy installed: the functions the samples fall in
 
-and prints one block per workload, per thread.  Needs root, perf, ping and
-iperf3; --no-perf skips the syscall and DSO columns.
+and prints one block per workload, per thread.  Needs root, ping and iperf3;
+perf for the syscall and DSO lines (--no-perf skips them; counting syscalls
+needs tracefs at /sys/kernel/tracing: in a fresh mount namespace, mount it
+first), py-spy for the Python line.
 """
 import argparse
 import collections
