@@ -301,6 +301,7 @@ void np_api_pump_lock(struct np_pump_thread *pt)
 	atomic_fetch_sub(&pt->waiters, 1);
 }
 
+/* Every unlock of another thread kicks: the pump waits for it (see above). */
 void np_api_pump_unlock(struct np_pump_thread *pt)
 {
 	pthread_mutex_unlock(&pt->serial);
@@ -331,7 +332,7 @@ void np_api_pump_counters(struct np_pump_thread *pt, struct np_api_pump *out)
 {
 	np_api_pump_lock(pt);
 	*out = *pt->p;
-	pthread_mutex_unlock(&pt->serial);
+	np_api_pump_unlock(pt);		/* the thread waits for the kick */
 }
 
 /*

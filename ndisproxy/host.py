@@ -6,7 +6,9 @@ process runs: it waits on the adapter's interrupt eventfd and on the next
 NDIS timer, runs ISR and DPC, fires timers, drains what the driver
 indicated (frames, status, OID completions) and hands received packets back
 to the driver - all in one trio task, so driver code never runs
-concurrently with itself::
+concurrently with itself.  With a TAP to serve, that steady state runs in
+C on a pump thread instead (docs/host.md), serialised with the task's own
+driver calls, which supervises it::
 
     async with ndisproxy.host.open_adapter("mocknic") as nic:
         await nic.send([frame])

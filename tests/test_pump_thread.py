@@ -107,6 +107,7 @@ async def test_frames_loop_through_the_thread_while_trio_calls_the_driver(linux)
                 await nic.set_packet_filter(nic._filter)
                 nic.stack_report()
                 nic.rx_latency()
+                nic.pump_counters()
                 nic.set_capture(None if oids % 2 else captured.extend)
                 oids += 1
                 await trio.sleep(0)
@@ -130,6 +131,20 @@ async def test_frames_loop_through_the_thread_while_trio_calls_the_driver(linux)
         print(f"{counters['tap_in']} frames each way, {oids} rounds of OID requests beside them")
     assert nic.violations_at_halt == [] and nic.leaks == []
     assert pump_threads() == 0
+
+
+async def test_a_caller_that_waited_for_the_lock_never_stalls_the_thread(linux):
+    """The thread lets a waiting caller go first and sleeps until its
+    unlock; every way of unlocking must wake it (here: reading counters
+    while a frame is on its way, with nothing else to wake the thread)."""
+    async with open_adapter("mocknic", tap_fd=linux.fd, on_carrier=linux.carrier,
+                            hang_check=0) as nic:
+        await linux.ready()
+        for seq in range(300):
+            await linux.sock.send(frame(seq))
+            nic.pump_counters()
+            with trio.fail_after(2):
+                assert await linux.received() == frame(seq)
 
 
 async def test_a_clean_stop_halts_the_driver_and_leaves_nothing(linux):
