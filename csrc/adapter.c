@@ -608,7 +608,7 @@ uint64_t np_api_adapter_next_timer(struct np_adapter *a)
 uint32_t np_api_adapter_run_timers(struct np_adapter *a, uint64_t now_ns,
 				   uint32_t *ran)
 {
-	uint32_t fault;
+	uint32_t fault, n;
 	int i;
 
 	*ran = 0;
@@ -630,9 +630,16 @@ uint32_t np_api_adapter_run_timers(struct np_adapter *a, uint64_t now_ns,
 			return fault;
 		(*ran)++;
 	}
-	while (a->nwork) {
-		PNDIS_WORK_ITEM w = a->work[--a->nwork];
+	/*
+	 * Work items, oldest first.  Only those queued by now run: one an item
+	 * schedules waits for the next call (next_timer answers "now"), so an
+	 * item that keeps re-scheduling itself cannot hold this call for ever.
+	 */
+	for (n = a->nwork; n; n--) {
+		PNDIS_WORK_ITEM w = a->work[0];
 
+		a->nwork--;
+		memmove(a->work, a->work + 1, a->nwork * sizeof(a->work[0]));
 		fault = np_call(&a->ctx, NP_EP_TIMER, PASSIVE_LEVEL,
 				thunk_work, w, NULL);
 		if (fault)

@@ -1192,8 +1192,12 @@ NDISAPI BOOLEAN NdisEqualString(PNDIS_STRING a, PNDIS_STRING b,
 	return np_ustr_equal(a, b, case_insensitive);
 }
 
-/* Work items run at PASSIVE_LEVEL after the current call, like timers. */
-NDISAPI VOID NdisScheduleWorkItem(PNDIS_WORK_ITEM item)
+/*
+ * Work items run at PASSIVE_LEVEL after the current call, like timers, in
+ * the order they were scheduled: Windows hands them to ExQueueWorkItem,
+ * whose queue is first in, first out.
+ */
+NDISAPI NDIS_STATUS NdisScheduleWorkItem(PNDIS_WORK_ITEM item)
 {
 	struct np_adapter *a = np_current_adapter();
 
@@ -1201,9 +1205,10 @@ NDISAPI VOID NdisScheduleWorkItem(PNDIS_WORK_ITEM item)
 		np_verify(np_current_ctx(), NP_VIOL_BAD_CALL,
 			  "NdisScheduleWorkItem(%p): no adapter context or queue full",
 			  (void *)item);
-		return;
+		return NDIS_STATUS_RESOURCES;
 	}
 	a->work[a->nwork++] = item;
+	return NDIS_STATUS_SUCCESS;
 }
 
 size_t np_utf16_len(PCWSTR s, size_t max)
