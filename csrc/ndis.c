@@ -240,40 +240,67 @@ NDISAPI VOID NdisReadConfiguration(PNDIS_STATUS status,
 	*status = NDIS_STATUS_SUCCESS;
 }
 
+/* "0x" and 1 to 8 hex digits, as NdisReadConfiguration parses either way. */
+static void format_hex(char *out, ULONG v)
+{
+	static const char digits[] = "0123456789abcdef";
+	int shift = 28;
+
+	*out++ = '0';
+	*out++ = 'x';
+	while (shift > 0 && !(v >> shift))
+		shift -= 4;
+	for (; shift >= 0; shift -= 4)
+		*out++ = digits[(v >> shift) & 0xf];
+	*out = '\0';
+}
+
+/*
+ * The "registry" is the adapter's parameter table, in text as the host set
+ * it.  Both integer types are stored in hex with a 0x prefix, which
+ * NdisReadConfiguration reads back as the same number whichever integer type
+ * it is asked for, as with a REG_DWORD on Windows.
+ */
 NDISAPI VOID NdisWriteConfiguration(PNDIS_STATUS status, NDIS_HANDLE config,
 				    PNDIS_STRING keyword,
 				    PNDIS_CONFIGURATION_PARAMETER value)
 {
 	struct np_adapter *a = adapter_or_verify(config, __func__);
-	char name[64], text[192];
+	/* One byte over the table's limits, to tell a fit from a cut. */
+	char name[sizeof(a->params[0].name) + 1];
+	char text[sizeof(a->params[0].value) + 1];
+	size_t n;
 
 	*status = NDIS_STATUS_FAILURE;
 	if (!a || !keyword || !value)
 		return;
-	np_winfmt_utf16_to_utf8(name, sizeof(name), keyword->Buffer,
-				keyword->Length / 2);
-	if (value->ParameterType == NdisParameterInteger ||
-	    value->ParameterType == NdisParameterHexInteger) {
-		ULONG v = value->ParameterData.IntegerData;
-		char digits[16];
-		int n = 0, k = 0;
-
-		do {
-			digits[n++] = (char)('0' + v % 10);
-			v /= 10;
-		} while (v);
-		while (n)
-			text[k++] = digits[--n];
-		text[k] = '\0';
-	} else if (value->ParameterType == NdisParameterString) {
-		np_winfmt_utf16_to_utf8(text, sizeof(text),
-					value->ParameterData.StringData.Buffer,
-					value->ParameterData.StringData.Length / 2);
-	} else {
+	n = np_winfmt_utf16_to_utf8(name, sizeof(name), keyword->Buffer,
+				    keyword->Length / 2);
+	if (!n)
+		return;
+	if (n >= sizeof(name) - 1) {
+		*status = NDIS_STATUS_RESOURCES;
 		return;
 	}
-	if (np_api_adapter_set_param(a, name, text) == 0)
-		*status = NDIS_STATUS_SUCCESS;
+	switch (value->ParameterType) {
+	case NdisParameterInteger:
+	case NdisParameterHexInteger:
+		format_hex(text, value->ParameterData.IntegerData);
+		break;
+	case NdisParameterString:
+		n = np_winfmt_utf16_to_utf8(text, sizeof(text),
+					    value->ParameterData.StringData.Buffer,
+					    value->ParameterData.StringData.Length / 2);
+		if (n >= sizeof(text) - 1) {
+			*status = NDIS_STATUS_RESOURCES;
+			return;
+		}
+		break;
+	default:
+		return;
+	}
+	*status = np_api_adapter_set_param(a, name, text) ?
+		NDIS_STATUS_RESOURCES : NDIS_STATUS_SUCCESS;
 }
 
 NDISAPI VOID NdisCloseConfiguration(NDIS_HANDLE config)
