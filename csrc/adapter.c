@@ -281,6 +281,7 @@ uint32_t np_api_adapter_halt(struct np_adapter *a)
 	np_tx_reclaim(a);
 	if (!fault)
 		np_verify_leaks(a);
+	a->map_registers = 0;
 	return fault;
 }
 

@@ -441,21 +441,42 @@ NDISAPI VOID NdisMFreeSharedMemory(NDIS_HANDLE adapter, ULONG len,
 			  va, (unsigned long long)pa.QuadPart);
 }
 
+/*
+ * Bus addresses come only from shared memory, so map registers are a count
+ * kept for the verifier.  Windows answers NDIS_STATUS_RESOURCES to a
+ * miniport that did not declare itself a bus master.
+ */
 NDISAPI NDIS_STATUS NdisMAllocateMapRegisters(NDIS_HANDLE adapter,
 					      UINT dma_channel, UCHAR dma_size,
 					      ULONG count, ULONG max_size)
 {
-	(void)adapter;
+	struct np_adapter *a = adapter_or_verify(adapter, __func__);
+
 	(void)dma_channel;
 	(void)dma_size;
-	(void)count;
 	(void)max_size;
+	if (!a)
+		return NDIS_STATUS_FAILURE;
+	np_verify_irql(NP_VIOL_IRQL, PASSIVE_LEVEL, __func__);
+	if (!(a->attributes & NDIS_ATTRIBUTE_BUS_MASTER) || !count)
+		return NDIS_STATUS_RESOURCES;
+	a->map_registers = count;
 	return NDIS_STATUS_SUCCESS;
 }
 
 NDISAPI VOID NdisMFreeMapRegisters(NDIS_HANDLE adapter)
 {
-	(void)adapter;
+	struct np_adapter *a = adapter_or_verify(adapter, __func__);
+
+	if (!a)
+		return;
+	np_verify_irql(NP_VIOL_IRQL, PASSIVE_LEVEL, __func__);
+	if (!a->map_registers) {
+		np_verify(&a->ctx, NP_VIOL_BAD_FREE,
+			  "NdisMFreeMapRegisters: no map registers allocated (freed twice?)");
+		return;
+	}
+	a->map_registers = 0;
 }
 
 NDISAPI ULONG NdisGetSharedDataAlignment(VOID)
