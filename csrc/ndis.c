@@ -919,14 +919,23 @@ NDISAPI VOID NdisMDeregisterInterrupt(PNDIS_MINIPORT_INTERRUPT intr)
 	a->interrupt = NULL;
 }
 
-/* Runs the routine inline, on this stack, at the interrupt's IRQL. */
+/*
+ * Runs the routine inline, on this stack, at the interrupt's IRQL.  No lock
+ * is taken: an adapter's ISR never runs while another of its calls does.
+ */
 NDISAPI BOOLEAN NdisMSynchronizeWithInterrupt(PNDIS_MINIPORT_INTERRUPT intr,
 					      PVOID routine, PVOID ctx)
 {
+	struct np_adapter *a = intr ? np_adapter_from_handle(intr->Miniport) : NULL;
 	uint8_t old = get_irql();
 	BOOLEAN r;
 
-	(void)intr;
+	if (!a || a->interrupt != intr) {
+		np_verify(np_current_ctx(), NP_VIOL_BAD_CALL,
+			  "NdisMSynchronizeWithInterrupt(%p): not a registered interrupt",
+			  (void *)intr);
+		return FALSE;
+	}
 	set_irql(NP_DIRQL);
 	r = ((PKSYNCHRONIZE_ROUTINE)routine)(ctx);
 	set_irql(old);
