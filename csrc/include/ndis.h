@@ -567,6 +567,11 @@ typedef struct _NDIS_WORK_ITEM {
 	UCHAR WrapperReserved[8 * sizeof(PVOID)];
 } NDIS_WORK_ITEM, *PNDIS_WORK_ITEM;
 
+#define NdisInitializeWorkItem(item, routine, ctx) do {			\
+	(item)->Context = (ctx);					\
+	(item)->Routine = (routine);					\
+} while (0)
+
 /* ---- NDIS.SYS exports ----------------------------------------------------- */
 
 #define NDIS_FN(ret) NDIS_IMPORT ret NDISAPI
