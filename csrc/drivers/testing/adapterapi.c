@@ -370,13 +370,9 @@ static NDIS_STATUS NDISAPI test_initialize(PNDIS_STATUS open_error,
 	struct adapterapi *aa;
 	NDIS_STATUS status;
 	ULONG sync[4];
-	UINT i;
 
-	for (i = 0; i < count && media[i] != NdisMedium802_3; i++)
-		;
-	if (i == count)
+	if (testdrv_find_medium(selected, media, count))
 		return NDIS_STATUS_UNSUPPORTED_MEDIA;
-	*selected = i;
 	if (NdisAllocateMemoryWithTag((PVOID *)&aa, sizeof(*aa),
 				      ADAPTERAPI_TAG) != NDIS_STATUS_SUCCESS)
 		return NDIS_STATUS_RESOURCES;
