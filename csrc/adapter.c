@@ -284,6 +284,7 @@ uint32_t np_api_adapter_halt(struct np_adapter *a)
 	np_tx_reclaim(a);
 	if (!fault)
 		np_verify_leaks(a);
+	a->map_registers = 0;
 	return fault;
 }
 
@@ -621,18 +622,32 @@ uint64_t np_api_adapter_next_timer(struct np_adapter *a)
 uint32_t np_api_adapter_run_timers(struct np_adapter *a, uint64_t now_ns,
 				   uint32_t *ran)
 {
-	uint32_t fault;
-	int i;
+	uint64_t due[NP_MAX_TIMERS];
+	int order[NP_MAX_TIMERS];
+	uint32_t fault, n;
+	int i, j, ndue = 0;
 
 	*ran = 0;
 	if (!a->initialised)
 		return 0;
 	if (a->device && a->device->poll)
 		a->device->poll(a->device, now_ns);
+	/* The timers due by now_ns, earliest first (slot order breaks ties). */
 	for (i = 0; i < NP_MAX_TIMERS; i++) {
 		struct np_timer *t = &a->timers[i];
 
 		if (!t->due_ns || t->due_ns > now_ns || !t->fn)
+			continue;
+		due[i] = t->due_ns;
+		for (j = ndue++; j > 0 && due[order[j - 1]] > due[i]; j--)
+			order[j] = order[j - 1];
+		order[j] = i;
+	}
+	for (j = 0; j < ndue; j++) {
+		struct np_timer *t = &a->timers[order[j]];
+
+		/* An earlier timer's function cancelled or re-set this one. */
+		if (t->due_ns != due[order[j]])
 			continue;
 		/* Re-arm before the call: the function may cancel or reset. */
 		t->due_ns = t->period_ms ?
@@ -643,9 +658,16 @@ uint32_t np_api_adapter_run_timers(struct np_adapter *a, uint64_t now_ns,
 			return fault;
 		(*ran)++;
 	}
-	while (a->nwork) {
-		PNDIS_WORK_ITEM w = a->work[--a->nwork];
+	/*
+	 * Work items, oldest first.  Only those queued by now run: one an item
+	 * schedules waits for the next call (next_timer answers "now"), so an
+	 * item that keeps re-scheduling itself cannot hold this call for ever.
+	 */
+	for (n = a->nwork; n; n--) {
+		PNDIS_WORK_ITEM w = a->work[0];
 
+		a->nwork--;
+		memmove(a->work, a->work + 1, a->nwork * sizeof(a->work[0]));
 		fault = np_call(&a->ctx, NP_EP_TIMER, PASSIVE_LEVEL,
 				thunk_work, w, NULL);
 		if (fault)

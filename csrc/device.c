@@ -358,12 +358,9 @@ static uint32_t status_reg(struct np_mocknic *d)
 	       10U << MN_STATUS_SPEED_SHIFT;	/* 1 Gb/s */
 }
 
-static uint32_t port_read(struct np_device *dev, uint32_t off, unsigned size)
+/* What a 32-bit read of the register at off (4-byte aligned) returns. */
+static uint32_t reg_read(struct np_mocknic *d, uint32_t off)
 {
-	struct np_mocknic *d = (struct np_mocknic *)dev;
-
-	if (size != 4 || off >= MN_PORT_COUNT || (off & 3))
-		return 0xffffffffU;
 	switch (off) {
 	case MN_STATUS:
 		return status_reg(d);
@@ -375,14 +372,48 @@ static uint32_t port_read(struct np_device *dev, uint32_t off, unsigned size)
 	return *reg(d, off);
 }
 
+/*
+ * Byte lanes: an access of 1, 2 or 4 bytes, naturally aligned, inside the
+ * range, covers those bytes of one register.  Anything else reads as all
+ * ones and is ignored as a write.
+ */
+static uint32_t lanes(uint32_t off, unsigned size)
+{
+	if ((size != 1 && size != 2 && size != 4) || off >= MN_PORT_COUNT ||
+	    (off & (size - 1)))
+		return 0;
+	return size == 4 ? 0xffffffffU : (1U << size * 8) - 1;
+}
+
+static uint32_t port_read(struct np_device *dev, uint32_t off, unsigned size)
+{
+	struct np_mocknic *d = (struct np_mocknic *)dev;
+	uint32_t mask = lanes(off, size);
+
+	if (!mask)
+		return 0xffffffffU;
+	return (reg_read(d, off & ~3U) >> (off & 3) * 8) & mask;
+}
+
 static void port_write(struct np_device *dev, uint32_t off, unsigned size,
 		       uint32_t value)
 {
 	struct np_mocknic *d = (struct np_mocknic *)dev;
-	uint32_t slot;
+	uint32_t mask = lanes(off, size), shift, slot;
 
-	if (size != 4 || off >= MN_PORT_COUNT || (off & 3))
+	if (!mask)
 		return;
+	if (size != 4) {
+		/*
+		 * As a 32-bit write whose other bytes hold what the register
+		 * holds; in the write-1-to-clear cause register they are 0,
+		 * so they clear nothing.
+		 */
+		shift = (off & 3) * 8;
+		off &= ~3U;
+		value = ((off == MN_ICR ? 0 : *reg(d, off)) & ~(mask << shift)) |
+			(value & mask) << shift;
+	}
 	switch (off) {
 	case MN_CTRL:
 		if (value & MN_CTRL_RESET) {

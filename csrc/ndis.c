@@ -240,40 +240,67 @@ NDISAPI VOID NdisReadConfiguration(PNDIS_STATUS status,
 	*status = NDIS_STATUS_SUCCESS;
 }
 
+/* "0x" and 1 to 8 hex digits, as NdisReadConfiguration parses either way. */
+static void format_hex(char *out, ULONG v)
+{
+	static const char digits[] = "0123456789abcdef";
+	int shift = 28;
+
+	*out++ = '0';
+	*out++ = 'x';
+	while (shift > 0 && !(v >> shift))
+		shift -= 4;
+	for (; shift >= 0; shift -= 4)
+		*out++ = digits[(v >> shift) & 0xf];
+	*out = '\0';
+}
+
+/*
+ * The "registry" is the adapter's parameter table, in text as the host set
+ * it.  Both integer types are stored in hex with a 0x prefix, which
+ * NdisReadConfiguration reads back as the same number whichever integer type
+ * it is asked for, as with a REG_DWORD on Windows.
+ */
 NDISAPI VOID NdisWriteConfiguration(PNDIS_STATUS status, NDIS_HANDLE config,
 				    PNDIS_STRING keyword,
 				    PNDIS_CONFIGURATION_PARAMETER value)
 {
 	struct np_adapter *a = adapter_or_verify(config, __func__);
-	char name[64], text[192];
+	/* One byte over the table's limits, to tell a fit from a cut. */
+	char name[sizeof(a->params[0].name) + 1];
+	char text[sizeof(a->params[0].value) + 1];
+	size_t n;
 
 	*status = NDIS_STATUS_FAILURE;
 	if (!a || !keyword || !value)
 		return;
-	np_winfmt_utf16_to_utf8(name, sizeof(name), keyword->Buffer,
-				keyword->Length / 2);
-	if (value->ParameterType == NdisParameterInteger ||
-	    value->ParameterType == NdisParameterHexInteger) {
-		ULONG v = value->ParameterData.IntegerData;
-		char digits[16];
-		int n = 0, k = 0;
-
-		do {
-			digits[n++] = (char)('0' + v % 10);
-			v /= 10;
-		} while (v);
-		while (n)
-			text[k++] = digits[--n];
-		text[k] = '\0';
-	} else if (value->ParameterType == NdisParameterString) {
-		np_winfmt_utf16_to_utf8(text, sizeof(text),
-					value->ParameterData.StringData.Buffer,
-					value->ParameterData.StringData.Length / 2);
-	} else {
+	n = np_winfmt_utf16_to_utf8(name, sizeof(name), keyword->Buffer,
+				    keyword->Length / 2);
+	if (!n)
+		return;
+	if (n >= sizeof(name) - 1) {
+		*status = NDIS_STATUS_RESOURCES;
 		return;
 	}
-	if (np_api_adapter_set_param(a, name, text) == 0)
-		*status = NDIS_STATUS_SUCCESS;
+	switch (value->ParameterType) {
+	case NdisParameterInteger:
+	case NdisParameterHexInteger:
+		format_hex(text, value->ParameterData.IntegerData);
+		break;
+	case NdisParameterString:
+		n = np_winfmt_utf16_to_utf8(text, sizeof(text),
+					    value->ParameterData.StringData.Buffer,
+					    value->ParameterData.StringData.Length / 2);
+		if (n >= sizeof(text) - 1) {
+			*status = NDIS_STATUS_RESOURCES;
+			return;
+		}
+		break;
+	default:
+		return;
+	}
+	*status = np_api_adapter_set_param(a, name, text) ?
+		NDIS_STATUS_RESOURCES : NDIS_STATUS_SUCCESS;
 }
 
 NDISAPI VOID NdisCloseConfiguration(NDIS_HANDLE config)
@@ -414,21 +441,42 @@ NDISAPI VOID NdisMFreeSharedMemory(NDIS_HANDLE adapter, ULONG len,
 			  va, (unsigned long long)pa.QuadPart);
 }
 
+/*
+ * Bus addresses come only from shared memory, so map registers are a count
+ * kept for the verifier.  Windows answers NDIS_STATUS_RESOURCES to a
+ * miniport that did not declare itself a bus master.
+ */
 NDISAPI NDIS_STATUS NdisMAllocateMapRegisters(NDIS_HANDLE adapter,
 					      UINT dma_channel, UCHAR dma_size,
 					      ULONG count, ULONG max_size)
 {
-	(void)adapter;
+	struct np_adapter *a = adapter_or_verify(adapter, __func__);
+
 	(void)dma_channel;
 	(void)dma_size;
-	(void)count;
 	(void)max_size;
+	if (!a)
+		return NDIS_STATUS_FAILURE;
+	np_verify_irql(NP_VIOL_IRQL, PASSIVE_LEVEL, __func__);
+	if (!(a->attributes & NDIS_ATTRIBUTE_BUS_MASTER) || !count)
+		return NDIS_STATUS_RESOURCES;
+	a->map_registers = count;
 	return NDIS_STATUS_SUCCESS;
 }
 
 NDISAPI VOID NdisMFreeMapRegisters(NDIS_HANDLE adapter)
 {
-	(void)adapter;
+	struct np_adapter *a = adapter_or_verify(adapter, __func__);
+
+	if (!a)
+		return;
+	np_verify_irql(NP_VIOL_IRQL, PASSIVE_LEVEL, __func__);
+	if (!a->map_registers) {
+		np_verify(&a->ctx, NP_VIOL_BAD_FREE,
+			  "NdisMFreeMapRegisters: no map registers allocated (freed twice?)");
+		return;
+	}
+	a->map_registers = 0;
 }
 
 NDISAPI ULONG NdisGetSharedDataAlignment(VOID)
@@ -871,14 +919,23 @@ NDISAPI VOID NdisMDeregisterInterrupt(PNDIS_MINIPORT_INTERRUPT intr)
 	a->interrupt = NULL;
 }
 
-/* Runs the routine inline, on this stack, at the interrupt's IRQL. */
+/*
+ * Runs the routine inline, on this stack, at the interrupt's IRQL.  No lock
+ * is taken: an adapter's ISR never runs while another of its calls does.
+ */
 NDISAPI BOOLEAN NdisMSynchronizeWithInterrupt(PNDIS_MINIPORT_INTERRUPT intr,
 					      PVOID routine, PVOID ctx)
 {
+	struct np_adapter *a = intr ? np_adapter_from_handle(intr->Miniport) : NULL;
 	uint8_t old = get_irql();
 	BOOLEAN r;
 
-	(void)intr;
+	if (!a || a->interrupt != intr) {
+		np_verify(np_current_ctx(), NP_VIOL_BAD_CALL,
+			  "NdisMSynchronizeWithInterrupt(%p): not a registered interrupt",
+			  (void *)intr);
+		return FALSE;
+	}
 	set_irql(NP_DIRQL);
 	r = ((PKSYNCHRONIZE_ROUTINE)routine)(ctx);
 	set_irql(old);
@@ -1192,8 +1249,12 @@ NDISAPI BOOLEAN NdisEqualString(PNDIS_STRING a, PNDIS_STRING b,
 	return np_ustr_equal(a, b, case_insensitive);
 }
 
-/* Work items run at PASSIVE_LEVEL after the current call, like timers. */
-NDISAPI VOID NdisScheduleWorkItem(PNDIS_WORK_ITEM item)
+/*
+ * Work items run at PASSIVE_LEVEL after the current call, like timers, in
+ * the order they were scheduled: Windows hands them to ExQueueWorkItem,
+ * whose queue is first in, first out.
+ */
+NDISAPI NDIS_STATUS NdisScheduleWorkItem(PNDIS_WORK_ITEM item)
 {
 	struct np_adapter *a = np_current_adapter();
 
@@ -1201,9 +1262,10 @@ NDISAPI VOID NdisScheduleWorkItem(PNDIS_WORK_ITEM item)
 		np_verify(np_current_ctx(), NP_VIOL_BAD_CALL,
 			  "NdisScheduleWorkItem(%p): no adapter context or queue full",
 			  (void *)item);
-		return;
+		return NDIS_STATUS_RESOURCES;
 	}
 	a->work[a->nwork++] = item;
+	return NDIS_STATUS_SUCCESS;
 }
 
 size_t np_utf16_len(PCWSTR s, size_t max)

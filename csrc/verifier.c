@@ -59,7 +59,10 @@ int np_verify_irql(enum np_violation v, uint8_t max, const char *fn)
 }
 
 
-/* After halt: every pool allocation the adapter still has is a leak. */
+/*
+ * After halt: every pool allocation the adapter still has is a leak, and so
+ * are map registers.
+ */
 void np_verify_leaks(struct np_adapter *a)
 {
 	struct np_api_alloc out[16];
@@ -74,4 +77,8 @@ void np_verify_leaks(struct np_adapter *a)
 			  "pool allocation outstanding at halt: tag '%s', %I64u bytes",
 			  tag, out[i].size);
 	}
+	if (a->map_registers)
+		np_verify(&a->ctx, NP_VIOL_POOL_LEAK,
+			  "%lu map registers still allocated at halt (no NdisMFreeMapRegisters)",
+			  a->map_registers);
 }

@@ -9,7 +9,8 @@
  * The driver reaches the registers through port I/O (READ_PORT_ULONG /
  * WRITE_PORT_ULONG on the range it registered with
  * NdisMRegisterIoPortRange), which the host intercepts; every register is
- * 32 bits wide and must be accessed as such.
+ * 32 bits wide, and aligned byte and word accesses reach the bytes they
+ * cover (docs/hardware.md, "Register access").
  */
 #ifndef MOCKNIC_HW_H
 #define MOCKNIC_HW_H

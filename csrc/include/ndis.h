@@ -567,6 +567,11 @@ typedef struct _NDIS_WORK_ITEM {
 	UCHAR WrapperReserved[8 * sizeof(PVOID)];
 } NDIS_WORK_ITEM, *PNDIS_WORK_ITEM;
 
+#define NdisInitializeWorkItem(item, routine, ctx) do {			\
+	(item)->Context = (ctx);					\
+	(item)->Routine = (routine);					\
+} while (0)
+
 /* ---- NDIS.SYS exports ----------------------------------------------------- */
 
 #define NDIS_FN(ret) NDIS_IMPORT ret NDISAPI
@@ -674,7 +679,7 @@ NDIS_FN(VOID) NdisInitializeString(PNDIS_STRING dst, PUCHAR src);
 NDIS_FN(VOID) NdisInitUnicodeString(PNDIS_STRING dst, PCWSTR src);
 NDIS_FN(BOOLEAN) NdisEqualString(PNDIS_STRING a, PNDIS_STRING b,
 		BOOLEAN case_insensitive);
-NDIS_FN(VOID) NdisScheduleWorkItem(PNDIS_WORK_ITEM item);
+NDIS_FN(NDIS_STATUS) NdisScheduleWorkItem(PNDIS_WORK_ITEM item);
 
 #define NdisMoveMemory(d, s, n)		memcpy((d), (s), (n))
 #define NdisZeroMemory(d, n)		memset((d), 0, (n))

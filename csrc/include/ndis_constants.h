@@ -422,6 +422,16 @@
 #define CLOCK_LEVEL				13
 #define HIGH_LEVEL				15
 
+/* NDIS_DMA_SIZE, for NdisMAllocateMapRegisters() */
+#define NDIS_DMA_24BITS				0
+#define NDIS_DMA_32BITS				1
+#define NDIS_DMA_64BITS				2
+
+/* MM_PAGE_PRIORITY (wdm.h), for NdisGetFirstBufferFromPacketSafe() */
+#define LowPagePriority				0
+#define NormalPagePriority			16
+#define HighPagePriority			32
+
 /* NDIS_PARAMETER_TYPE, for NdisReadConfiguration() */
 #define NdisParameterInteger			0
 #define NdisParameterHexInteger			1

@@ -534,6 +534,7 @@ struct np_adapter {
 	UINT port_base, port_count;
 	struct np_device *device;
 	ULONG attributes;
+	ULONG map_registers;		/* NdisMAllocateMapRegisters; 0: none */
 	UINT check_for_hang_secs;
 	int initialised;
 	int in_halt;

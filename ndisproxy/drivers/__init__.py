@@ -4,10 +4,10 @@
 the INF of its driver package (for ``ndisproxy driver install``);
 ``testing_path(name)`` one of the tiny single-purpose test drivers
 (``"recurse"``, ``"wild"``, ``"spin"``, ``"missing"``, ``"dbgprint"``,
-``"ndisapi"``, ``"kernelapi"``, and those of what MSVC-built drivers do:
-``"cr8"``, ``"kuser"``, ``"gs"``, ``"seh"``, ``"smallalign"``,
-``"usehelper"`` and ``"usefwd"``, whose helper ``nphelper.dll`` lies beside
-them).
+``"ndisapi"``, ``"kernelapi"``, ``"adapterapi"``, and those of what
+MSVC-built drivers do: ``"cr8"``, ``"kuser"``, ``"gs"``, ``"seh"``,
+``"smallalign"``, ``"usehelper"`` and ``"usefwd"``, whose helper
+``nphelper.dll`` lies beside them).
 """
 import importlib.resources
 import pathlib

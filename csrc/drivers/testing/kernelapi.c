@@ -3,8 +3,8 @@
  * kernelapi.sys - DriverEntry uses the kernel, HAL and NDIS helpers that
  * no other bundled driver imports (pool, strings, the C runtime, time,
  * events) and prints one "name=value" line per result, each a value the
- * test knows; then it registers.  docs/exports.md lists what is still
- * imported by no driver.
+ * test knows; then it registers.  adapterapi.sys is its counterpart for the
+ * calls that need an adapter.
  */
 #include "testdrv.h"
 
@@ -93,6 +93,30 @@ static VOID clocks(VOID)
 	DbgPrint("spin_lock=%lu\n", (ULONG)lock);
 }
 
+/*
+ * The two clocks x64 Windows inlines from KUSER_SHARED_DATA: the system
+ * time, and the tick count across a stall of at least two ticks, each read
+ * with the performance counter (CLOCK_MONOTONIC in ns) right after it.
+ */
+static VOID kuser_clocks(VOID)
+{
+	LARGE_INTEGER system, system_ndis, ticks[2], counter[2];
+
+	KeQuerySystemTime(&system);
+	NdisGetCurrentSystemTime(&system_ndis);
+	DbgPrint("ke_system_time=%I64u/%I64u\n", (ULONGLONG)system.QuadPart,
+		 (ULONGLONG)system_ndis.QuadPart);
+	KeQueryTickCount(&ticks[0]);
+	counter[0] = KeQueryPerformanceCounter(NULL);
+	KeStallExecutionProcessor(2 * KeQueryTimeIncrement() / 10 + 1000);
+	KeQueryTickCount(&ticks[1]);
+	counter[1] = KeQueryPerformanceCounter(NULL);
+	DbgPrint("tick_count=%I64u/%I64u\n", (ULONGLONG)ticks[0].QuadPart,
+		 (ULONGLONG)ticks[1].QuadPart);
+	DbgPrint("tick_counter=%I64u/%I64u\n", (ULONGLONG)counter[0].QuadPart,
+		 (ULONGLONG)counter[1].QuadPart);
+}
+
 static VOID events(VOID)
 {
 	NDIS_EVENT event;
@@ -115,6 +139,7 @@ NTSTATUS NDISAPI DriverEntry(PDRIVER_OBJECT driver, PUNICODE_STRING path)
 	strings();
 	c_runtime();
 	clocks();
+	kuser_clocks();
 	events();
 	DbgPrintEx(0, 0, "dbgprintex=%lu\n", 42UL);
 	return testdrv_register(driver, path, &chars);

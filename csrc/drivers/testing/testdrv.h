@@ -50,22 +50,30 @@ static VOID NDISAPI testdrv_send_packets(NDIS_HANDLE ctx, PPNDIS_PACKET p,
 {
 }
 
-/* Select 802.3 and adopt a context, as every miniport's Initialize must. */
-static __attribute__((unused)) int testdrv_select_medium(PUINT selected, PNDIS_MEDIUM media,
-				 UINT count, NDIS_HANDLE adapter)
+/* Select 802.3, as every miniport's Initialize must: -1 if not offered. */
+static __attribute__((unused)) int testdrv_find_medium(PUINT selected, PNDIS_MEDIUM media,
+						       UINT count)
 {
 	UINT i;
 
 	for (i = 0; i < count; i++) {
 		if (media[i] == NdisMedium802_3) {
 			*selected = i;
-			NdisMSetAttributesEx(adapter, &testdrv_context, 0,
-					     NDIS_ATTRIBUTE_DESERIALIZE,
-					     NdisInterfaceInternal);
 			return 0;
 		}
 	}
 	return -1;
+}
+
+/* Select 802.3 and adopt a context, as every miniport's Initialize must. */
+static __attribute__((unused)) int testdrv_select_medium(PUINT selected, PNDIS_MEDIUM media,
+				 UINT count, NDIS_HANDLE adapter)
+{
+	if (testdrv_find_medium(selected, media, count))
+		return -1;
+	NdisMSetAttributesEx(adapter, &testdrv_context, 0, NDIS_ATTRIBUTE_DESERIALIZE,
+			     NdisInterfaceInternal);
+	return 0;
 }
 
 /* Reads an integer parameter, or returns def when it is absent. */
