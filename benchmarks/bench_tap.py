@@ -1,6 +1,7 @@
 """TCP throughput, RTT and interrupt delivery through ndisproxy against a veth pair and C TAP relays.
 
     sudo .venv/bin/python benchmarks/bench_tap.py [--seconds 10] [--runs 3] [--quick]
+                                                  [--json FILE]
 
 Four paths between two fresh namespaces, A (iperf3 client, ping) and B
 (iperf3 server), each set up, measured and torn down in turn, round-robin
@@ -375,6 +376,9 @@ def main():
     parser.add_argument("--paths", default=",".join(PATHS),
                         help=f"comma-separated subset of {','.join(PATHS)} (the ratios "
                              "need relay and ndisproxy)")
+    parser.add_argument("--json", metavar="FILE",
+                        help="also write the medians, with the date and machine, to FILE "
+                             "(benchmarks/chart_paths.py draws them)")
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.runs = 3, 1
@@ -413,7 +417,25 @@ def main():
             for ns in (ns_a, ns_b):
                 remove_netns(ns)
     report(results, args.seconds, args.runs)
+    if args.json:
+        write_json(args.json, results, args.seconds, args.runs)
     return 0
+
+
+def write_json(path, results, seconds, runs):
+    machine = os.uname()
+    with open(path, "w") as out:
+        json.dump({
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "machine": f"{machine.nodename} ({machine.machine}, {os.cpu_count()} CPUs, "
+                       f"Linux {machine.release})",
+            "seconds": seconds, "runs": runs,
+            "paths": {path: {"gbits": statistics.median(r.gbits for r in rs),
+                             "rtt_ms": statistics.median(r.rtt for r in rs),
+                             "runs_gbits": [r.gbits for r in rs]}
+                      for path, rs in results.items()},
+        }, out, indent=1)
+        out.write("\n")
 
 
 if __name__ == "__main__":
