@@ -2,10 +2,10 @@
 
 Forked by the fork server (ndisproxy.forkserver) with a SOCK_SEQPACKET
 socket to the proxy and the adapters' TAP and wire fds.  Before any driver
-code is loaded it sets no_new_privs and gives up writing files (Landlock);
-the fork server already dropped every capability.  Then it runs each
-adapter with ndisproxy.host.open_adapter and talks to the proxy in JSON
-messages:
+code is loaded it sets no_new_privs, gives up writing files (Landlock) and
+installs the seccomp allowlist (ndisproxy.seccomp); the fork server already
+dropped every capability.  Then it runs each adapter with
+ndisproxy.host.open_adapter and talks to the proxy in JSON messages:
 
     <- {"event": "up", "adapter": NAME, "mac": "02:...", "max_frame": N, "pid": PID}
     <- {"event": "carrier", "adapter": NAME, "up": BOOL}
@@ -54,7 +54,7 @@ import struct
 
 import trio
 
-from . import errors, privileges, tap
+from . import errors, privileges, seccomp, tap
 from .driver import latency_summary
 from .host import open_adapter
 
@@ -342,8 +342,10 @@ async def _serve(sock_fd, spec, fds):
     return code
 
 
-def _sandbox_report(landlocked, seccomp):
-    """What this process can still do, as the proxy's status shows it."""
+def _sandbox_report(landlocked, host_filter):
+    """What this process can still do, as the proxy's status shows it.
+    The probes are refused calls, made on purpose: the census
+    (tools/syscall_census.py) expects them, once per host."""
     try:
         os.close(os.open("/dev/net/tun", os.O_RDWR))
         tun = "openable"
@@ -359,23 +361,29 @@ def _sandbox_report(landlocked, seccomp):
         nnp = next((line.split()[1] for line in status if line.startswith("NoNewPrivs")), "?")
     return {"cap_eff": caps.get("CapEff"), "cap_prm": caps.get("CapPrm"),
             "cap_bnd": caps.get("CapBnd"), "no_new_privs": nnp == "1",
-            "landlock": landlocked, "seccomp": seccomp, "dev_net_tun": tun,
+            "landlock": landlocked, "seccomp": "allowlist",
+            "syscalls_allowed": len(host_filter.allowed), "dev_net_tun": tun,
             "new_sockets": sockets}
+
+
+def enter_sandbox():
+    """Give up what the fork server left: no_new_privs, no writing files
+    (Landlock), only the system calls a host needs (seccomp).  Returns
+    (Landlock in force, the seccomp Filter); OSError if any step fails."""
+    privileges.set_no_new_privs()
+    landlocked = privileges.restrict_filesystem_to_reading()
+    return landlocked, seccomp.install_host_filter()
 
 
 def run(sock_fd, spec, fds):
     """The host process's main: give up what is left, then serve."""
     global SANDBOX
     try:
-        privileges.set_no_new_privs()
-        landlocked = privileges.restrict_filesystem_to_reading()
-        # No new sockets (so no control socket, no network), no exec: the
-        # host uses only the fds it was handed.
-        privileges.install_seccomp()
+        landlocked, host_filter = enter_sandbox()
     except OSError as exc:
         os.write(2, f"ndisproxy host: cannot drop privileges: {exc}\n".encode())
         return EXIT_BAD_SPEC
-    SANDBOX = _sandbox_report(landlocked, seccomp=True)
+    SANDBOX = _sandbox_report(landlocked, host_filter)
     if "probe" in spec:
         return _probe(socket.socket(fileno=sock_fd), spec["probe"], fds)
     return trio.run(_serve, sock_fd, spec, fds)

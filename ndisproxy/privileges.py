@@ -5,7 +5,8 @@ malicious driver could use: no capabilities (all five sets cleared, the
 bounding set dropped), ``no_new_privs`` (no exec can give them back), and,
 where the kernel has Landlock, no write access to any file - which is what
 stops a host whose uid is still 0 from opening ``/dev/net/tun`` (the TAP
-and wire fds it needs are handed to it already open).
+and wire fds it needs are handed to it already open).  Which system calls
+it may still make is ndisproxy.seccomp's business.
 
 These are thin wrappers over prctl(2), capset(2) and the Landlock
 syscalls through ctypes; each raises OSError naming the call on failure.
@@ -124,57 +125,15 @@ def capability_sets(pid="self"):
     return caps
 
 
-# ---- seccomp --------------------------------------------------------------------
-
-PR_SET_SECCOMP = 22
-SECCOMP_MODE_FILTER = 2
-AUDIT_ARCH_X86_64 = 0xC000003E
-SECCOMP_RET_KILL_PROCESS = 0x80000000
-SECCOMP_RET_ERRNO = 0x00050000
-SECCOMP_RET_ALLOW = 0x7FFF0000
-EPERM = 1
-
-# What a driver host never needs (x86-64 numbers): new sockets and
-# connections (it is handed every fd it uses, so it cannot reach the control
-# socket or the network), running programs, and the kernel's
-# administrative, debugging and namespace interfaces.
-HOST_DENIED_SYSCALLS = {
-    "socket": 41, "connect": 42, "accept": 43, "bind": 49, "listen": 50, "execve": 59,
-    "truncate": 76,  # by path: Landlock before ABI 3 does not cover it
-    "ptrace": 101, "pivot_root": 155, "chroot": 161, "mount": 165, "umount2": 166,
-    "init_module": 175, "delete_module": 176, "kexec_load": 246, "add_key": 248,
-    "request_key": 249, "keyctl": 250, "unshare": 272, "accept4": 288,
-    "perf_event_open": 298, "name_to_handle_at": 303, "open_by_handle_at": 304,
-    "setns": 308, "process_vm_readv": 310, "process_vm_writev": 311, "finit_module": 313,
-    "bpf": 321, "execveat": 322, "userfaultfd": 323, "io_uring_setup": 425,
-}
-
-
-def _bpf(code, jt, jf, k):
-    return struct.pack("=HBBI", code, jt, jf, k)
-
-
-def install_seccomp(denied=HOST_DENIED_SYSCALLS):
-    """A seccomp filter: the ``denied`` system calls fail with EPERM, a
-    foreign architecture is killed, everything else is allowed.  Needs
-    no_new_privs first.  Only for x86-64 (the only machine drivers run on)."""
-    if os.uname().machine != "x86_64":
-        raise OSError(95, "seccomp filter: only x86-64 is supported")
-    numbers = sorted(set(denied.values()))
-    program = [
-        _bpf(0x20, 0, 0, 4),                                     # ld arch
-        _bpf(0x15, 1, 0, AUDIT_ARCH_X86_64),                     # jeq x86-64 ? skip : next
-        _bpf(0x06, 0, 0, SECCOMP_RET_KILL_PROCESS),
-        _bpf(0x20, 0, 0, 0),                                     # ld nr
-    ]
-    for i, number in enumerate(numbers):
-        # Match: jump to the ERRNO return after the remaining tests and ALLOW.
-        program.append(_bpf(0x15, len(numbers) - i, 0, number))
-    program.append(_bpf(0x06, 0, 0, SECCOMP_RET_ALLOW))
-    program.append(_bpf(0x06, 0, 0, SECCOMP_RET_ERRNO | EPERM))
-    filters = ctypes.create_string_buffer(b"".join(program))
-    fprog = struct.pack("HxxxxxxQ", len(program), ctypes.addressof(filters))
-    fprog_buf = ctypes.create_string_buffer(fprog)
-    _check(_libc.prctl(ctypes.c_int(PR_SET_SECCOMP), ctypes.c_ulong(SECCOMP_MODE_FILTER),
-                       ctypes.c_void_p(ctypes.addressof(fprog_buf)), ctypes.c_ulong(0),
-                       ctypes.c_ulong(0)), "prctl(PR_SET_SECCOMP)")
+def describe_sandbox(report):
+    """A host's sandbox report (hostproc's ``sandbox``, ``status --json``)
+    in words, e.g. "no capabilities, no_new_privs, Landlock, seccomp
+    allowlist of 43 system calls"; "" for an adapter without a host."""
+    if not report:
+        return ""
+    parts = [what for what, held in (("no capabilities", report.get("cap_eff") == 0),
+                                     ("no_new_privs", report.get("no_new_privs")),
+                                     ("Landlock", report.get("landlock"))) if held]
+    if report.get("seccomp") == "allowlist":
+        parts.append(f"seccomp allowlist of {report.get('syscalls_allowed')} system calls")
+    return ", ".join(parts)

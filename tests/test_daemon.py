@@ -141,7 +141,10 @@ async def test_ping_v4_v6_and_50mb_each_way_through_a_host_process(peer):
         state = daemon.adapters[name]
         assert state.sandbox["cap_eff"] == 0 and state.sandbox["no_new_privs"]
         assert state.sandbox["dev_net_tun"].startswith("denied")
-        assert state.sandbox["seccomp"] and state.sandbox["new_sockets"].startswith("denied")
+        assert state.sandbox["seccomp"] == "allowlist"
+        assert state.sandbox["new_sockets"].startswith("denied")
+        with open(f"/proc/{state.pid}/status") as status:     # the kernel's word for it
+            assert "\nSeccomp:\t2\n" in status.read()
         assert privileges.capability_sets(state.pid)["CapEff"] == 0
         assert privileges.capability_sets(daemon.fork_server.process.pid)["CapEff"] == 0
         nursery.cancel_scope.cancel()
