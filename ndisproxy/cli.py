@@ -20,7 +20,7 @@ from typing import Callable
 
 from . import __version__
 from . import config as configuration
-from . import demo
+from . import demo, privileges
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -222,6 +222,9 @@ def _status(args):
              configuration.format_size(a["stack_size"])) for a in reply["adapters"]]
     _table(rows, ("ADAPTER", "STATE", "LINK", "HOST PID", "DRIVER", "MAC", "RESTARTS",
                   "RESETS", "UPTIME", "STACK"))
+    sandboxes = {privileges.describe_sandbox(a.get("sandbox")) for a in reply["adapters"]}
+    for sandbox in sorted(sandboxes - {""}):
+        print(f"host sandbox: {sandbox}")
     return EXIT_OK
 
 
@@ -373,7 +376,9 @@ def _verb(help, description, examples, arguments, run):
 VERBS = {
     "status": _verb("show every adapter: state, link, host, driver",
                     "Ask the running daemon for its adapters: state, link (the TAP's carrier),\n"
-                    "host pid, driver, MAC, restarts, uptime, private stack size.",
+                    "host pid, driver, MAC, restarts, uptime, private stack size; then what\n"
+                    "the hosts' sandbox holds them to (capabilities, no_new_privs, Landlock,\n"
+                    "the size of the seccomp allowlist).",
                     "examples:\n  ndisproxy status\n  ndisproxy status --json",
                     _socket_argument, _status),
     "stats": _verb("an adapter's counters: driver OIDs, host, device",

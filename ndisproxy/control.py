@@ -197,7 +197,7 @@ class ControlServer:
                 "driver": a.config.driver_name, "mac": a.mac, "restarts": a.restarts,
                 "stack_size": a.config.stack_size, "uptime": a.uptime(),
                 "resets": a.resets, "gave_up": a.gave_up,
-                "last_fault": (a.last_fault or {}).get("error")})
+                "last_fault": (a.last_fault or {}).get("error"), "sandbox": a.sandbox})
         return {"adapters": adapters}
 
     async def _verb_stats(self, request):

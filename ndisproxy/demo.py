@@ -42,7 +42,7 @@ import tempfile
 import time
 import typing
 
-from . import errors
+from . import errors, privileges
 
 HOST_ADDRESSES = ("198.51.100.1/24", "2001:db8:d0::1/64")
 PEER_ADDRESSES = ("198.51.100.2/24", "2001:db8:d0::2/64")
@@ -741,11 +741,7 @@ def format_report(report):
     adapter, frames = report["adapter"], report["frames"]
     to_peer, to_host = frames["host_to_peer"], frames["peer_to_host"]
     ping, tcp, stack = report["ping"], report["tcp"], report["stack"]
-    sandbox = adapter.get("sandbox") or {}
-    jail = ", ".join(what for what, on in (
-        ("no capabilities", sandbox.get("cap_eff") == 0),
-        ("no_new_privs", sandbox.get("no_new_privs")),
-        ("Landlock", sandbox.get("landlock"))) if on)
+    jail = privileges.describe_sandbox(adapter.get("sandbox"))
     lines = [
         f"  driver    mocknic.sys behind {adapter['name']} (MAC {adapter['mac']}) in host "
         f"process {adapter['host_pid']}" + (":" if jail else ""),

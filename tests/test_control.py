@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from ndisproxy import netns, tap
+from ndisproxy import netns, seccomp, tap
 
 from .netfixtures import require_net, unique_name  # noqa: F401 - fixtures
 
@@ -77,8 +77,13 @@ def test_status_stats_stack_and_oid_get(daemon):
     (adapter,) = status["adapters"]
     assert adapter["name"] == name and adapter["state"] == "running" and adapter["link"]
     assert adapter["pid"] and adapter["driver"] == "mocknic" and adapter["uptime"] >= 0
+    allowed = len(seccomp.host_filter(0).allowed)
+    assert adapter["sandbox"]["seccomp"] == "allowlist"
+    assert adapter["sandbox"]["syscalls_allowed"] == allowed
     table = cli(sock, "status", check=True).stdout
     assert table.startswith("ADAPTER") and name in table
+    assert "host sandbox: no capabilities, no_new_privs" in table
+    assert f"seccomp allowlist of {allowed} system calls" in table
     stats = json.loads(cli(sock, "stats", name, "--json", check=True).stdout)
     assert "OID_GEN_XMIT_OK" in stats["driver"] and "ip -s link" in stats["note"]
     stack = json.loads(cli(sock, "stack", name, "--json", check=True).stdout)["stack"]
