@@ -45,7 +45,7 @@ TASK_CREATING_SYSCALLS = {56: "clone", 57: "fork", 58: "vfork", 435: "clone3"}
 AF_UNIX = 1
 SOL_SOCKET, SO_SNDBUF, SO_RCVBUF = 1, 7, 8
 FIONBIO, FIOCLEX, TCGETS = 0x5421, 0x5451, 0x5401
-TUNSETCARRIER = 0x400454E2
+TUNSETCARRIER, TUNGETIFF = 0x400454E2, 0x800454D2
 F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD_CLOEXEC = 1, 2, 3, 4, 1030
 O_ACCMODE, O_CREAT, O_TRUNC, O_TMPFILE = 0o3, 0o100, 0o1000, 0o20000000
 # pthread_create's clone flags, exactly: VM, FS, FILES, SIGHAND, THREAD,
@@ -77,11 +77,12 @@ HOST_ALLOWLIST = {
     # Frames and messages on the fds the proxy handed over: TAP and wire
     # (readv/writev, with a vnet header), the VXLAN socket (recvfrom, and
     # sendmsg to the remote's address), the socket to the proxy (recvfrom,
-    # sendto); getsockname/getsockopt when Python wraps a passed socket.
+    # sendto); getsockname/getsockopt when Python wraps a passed socket,
+    # getpeername when it names one in a message.
     "data path": (
         Rule("read", 0), Rule("write", 1), Rule("readv", 19), Rule("writev", 20),
         Rule("recvfrom", 45), Rule("sendto", 44), Rule("sendmsg", 46), Rule("close", 3),
-        Rule("getsockname", 51), Rule("getsockopt", 55),
+        Rule("getsockname", 51), Rule("getsockopt", 55), Rule("getpeername", 52),
     ),
     # trio's event loop: epoll, and a wake-up socketpair with small
     # buffers.  A socketpair is local to the host, and no other socket can
@@ -98,12 +99,13 @@ HOST_ALLOWLIST = {
                                 Arg(2, one_of=(SO_SNDBUF, SO_RCVBUF)))),
     ),
     # Private stacks and their guards, the PE loader (sections made
-    # executable once the imports are bound), arenas, malloc.  Driver code
-    # already runs natively, so refusing writable+executable mappings here
-    # would stop nothing.
+    # executable once the imports are bound; the /GS security cookie of an
+    # image built with it comes from getrandom), arenas, malloc.  Driver
+    # code already runs natively, so refusing writable+executable mappings
+    # here would stop nothing.
     "memory": (
         Rule("mmap", 9), Rule("mprotect", 10), Rule("munmap", 11), Rule("mremap", 25),
-        Rule("madvise", 28), Rule("brk", 12),
+        Rule("madvise", 28), Rule("brk", 12), Rule("getrandom", 318),
     ),
     # The fault trap (SIGSEGV/SIGBUS on an alternate stack in each thread)
     # and the watchdog, which interrupts a hung driver call with
@@ -123,7 +125,8 @@ HOST_ALLOWLIST = {
         Rule("exit_group", 231),
     ),
     # Descriptor flags (os.dup, non-blocking, close-on-exec); the carrier
-    # of the adapter's TAP; isatty() when Python opens a file.  Every other
+    # of the adapter's TAP, and its name for an error message (TUNGETIFF,
+    # which only reads); isatty() when Python opens a file.  Every other
     # ioctl is refused - TUNSETIFF, TUNSETOWNER, TUNSETPERSIST, TUNSETLINK
     # and SIOCSIFHWADDR on the TAP among them, which need no capability on
     # an open TAP fd - and so are F_SETOWN and F_SETSIG, which would aim
@@ -131,7 +134,8 @@ HOST_ALLOWLIST = {
     "descriptors": (
         Rule("fcntl", 72, (Arg(1, one_of=(F_GETFD, F_SETFD, F_GETFL, F_SETFL,
                                           F_DUPFD_CLOEXEC)),)),
-        Rule("ioctl", 16, (Arg(1, one_of=(FIONBIO, FIOCLEX, TCGETS, TUNSETCARRIER)),)),
+        Rule("ioctl", 16, (Arg(1, one_of=(FIONBIO, FIOCLEX, TCGETS, TUNSETCARRIER,
+                                          TUNGETIFF)),)),
     ),
     # Reading files: /proc/self/status for the sandbox report, the driver
     # image's fd, anything CPython reads late.  Never opened for writing
