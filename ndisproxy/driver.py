@@ -136,10 +136,14 @@ def _find_helpers(path, data, given):
     if not wanted:
         return {}
     given = {name.lower(): blob for name, blob in given.items()}
-    try:
-        beside = {entry.name.lower(): entry for entry in path.resolve().parent.iterdir()}
-    except OSError:
-        beside = {}
+    beside = {}
+    # Only for what was not given: a sandboxed host is given every helper,
+    # and its filter refuses listing directories (getcwd, getdents64).
+    if any(name.lower() not in given for name in wanted):
+        try:
+            beside = {entry.name.lower(): entry for entry in path.resolve().parent.iterdir()}
+        except OSError:
+            pass
     found = {}
     for name in wanted:
         if name.lower() in given:

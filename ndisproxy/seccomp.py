@@ -137,11 +137,14 @@ HOST_ALLOWLIST = {
         Rule("ioctl", 16, (Arg(1, one_of=(FIONBIO, FIOCLEX, TCGETS, TUNSETCARRIER,
                                           TUNGETIFF)),)),
     ),
-    # Reading files: /proc/self/status for the sandbox report, the driver
-    # image's fd, anything CPython reads late.  Never opened for writing
-    # (O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_TMPFILE): Landlock says so too
-    # where the kernel has it; this holds where it has not.
+    # Reading files: the driver image and its helper DLLs from the fds the
+    # daemon handed over (by offset: a pool's adapters share one fd),
+    # /proc/self/status for the sandbox report, anything CPython reads late.
+    # Never opened for writing (O_WRONLY, O_RDWR, O_CREAT, O_TRUNC,
+    # O_TMPFILE): Landlock says so too where the kernel has it; this holds
+    # where it has not.
     "files": (
+        Rule("pread64", 17),
         Rule("openat", 257, (Arg(2, none_of=O_ACCMODE | O_CREAT | O_TRUNC | O_TMPFILE),)),
         Rule("newfstatat", 262), Rule("lseek", 8),
     ),
