@@ -47,6 +47,7 @@ SOL_SOCKET, SO_SNDBUF, SO_RCVBUF = 1, 7, 8
 FIONBIO, FIOCLEX, TCGETS = 0x5421, 0x5451, 0x5401
 TUNSETCARRIER, TUNGETIFF = 0x400454E2, 0x800454D2
 F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD_CLOEXEC = 1, 2, 3, 4, 1030
+PR_SET_NAME = 15
 O_ACCMODE, O_CREAT, O_TRUNC, O_TMPFILE = 0o3, 0o100, 0o1000, 0o20000000
 # pthread_create's clone flags, exactly: VM, FS, FILES, SIGHAND, THREAD,
 # SYSVSEM, SETTLS, PARENT_SETTID, CHILD_CLEARTID (glibc 2.34 and later).
@@ -86,13 +87,15 @@ HOST_ALLOWLIST = {
     ),
     # trio's event loop: epoll, and a wake-up socketpair with small
     # buffers.  A socketpair is local to the host, and no other socket can
-    # be made, so nothing can be connected to or bound.  The adapters'
-    # interrupts are eventfds; NDIS timers, stalls and the watchdog sleep.
-    # clock_gettime is the vDSO's fallback where the clocksource has no vDSO
-    # mode; restart_syscall resumes a sleep a signal interrupted.
+    # be made, so nothing can be connected to or bound.  Each adapter's pump
+    # thread waits in ppoll on its TAP, wire, interrupt and kick eventfds.
+    # NDIS timers, stalls and the watchdog sleep.  clock_gettime is the
+    # vDSO's fallback where the clocksource has no vDSO mode;
+    # restart_syscall resumes a sleep a signal interrupted.
     "event loop": (
         Rule("epoll_create1", 291), Rule("epoll_ctl", 233), Rule("epoll_wait", 232),
-        Rule("eventfd2", 290), Rule("clock_nanosleep", 230), Rule("clock_gettime", 228),
+        Rule("ppoll", 271), Rule("eventfd2", 290), Rule("clock_nanosleep", 230),
+        Rule("clock_gettime", 228),
         Rule("restart_syscall", 219),
         Rule("socketpair", 53, (Arg(0, one_of=(AF_UNIX,)),)),
         Rule("setsockopt", 54, (Arg(1, one_of=(SOL_SOCKET,)),
@@ -117,12 +120,14 @@ HOST_ALLOWLIST = {
         Rule("sigaltstack", 131), Rule("getpid", 39), Rule("gettid", 186),
         Rule("tgkill", 234, (Arg(0, one_of=(SELF,)),)),
     ),
-    # The watchdog thread: clone with pthread_create's flags only (no new
-    # process, no namespace), and what glibc does in and around a thread.
+    # The watchdog and pump threads: clone with pthread_create's flags only
+    # (no new process, no namespace), what glibc does in and around a
+    # thread, and a pump thread naming itself (prctl PR_SET_NAME, no other
+    # prctl).
     "threads": (
         Rule("clone", 56, (Arg(0, one_of=(CLONE_THREAD_FLAGS,)),)), Rule("futex", 202),
         Rule("set_robust_list", 273), Rule("rseq", 334), Rule("exit", 60),
-        Rule("exit_group", 231),
+        Rule("exit_group", 231), Rule("prctl", 157, (Arg(0, one_of=(PR_SET_NAME,)),)),
     ),
     # Descriptor flags (os.dup, non-blocking, close-on-exec); the carrier
     # of the adapter's TAP, and its name for an error message (TUNGETIFF,
