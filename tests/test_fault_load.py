@@ -18,7 +18,7 @@ from ndisproxy import netns
 from ndisproxy.daemon import Daemon
 
 from .netfixtures import require_net, unique_name  # noqa: F401 - fixtures
-from .test_daemon import address_host_side
+from .test_daemon import SERVER, address_host_side
 from .test_fault_containment import fire, start
 
 # The leak comes last: it is found when the driver is halted, and a host
@@ -107,18 +107,6 @@ for i in range(megabytes):
         time.sleep(delay)
 c.close()
 """
-
-SERVER = """
-import hashlib, socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(1)
-print("listening", flush=True)
-c, _ = s.accept(); h = hashlib.sha256(); n = 0
-while (b := c.recv(1 << 16)):
-    h.update(b); n += len(b)
-print(n, h.hexdigest(), flush=True)
-"""
-
 
 async def read_line(stream):
     line = b""
