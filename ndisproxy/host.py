@@ -299,18 +299,22 @@ class InProcessAdapter:
 
     # -- frames ------------------------------------------------------------------
 
-    async def send(self, frames):
-        """Send a batch; waits (servicing completions) until all are accepted."""
+    async def send(self, frames, offloads=None):
+        """Send a batch; waits (servicing completions) until all are accepted.
+        ``offloads`` as for Adapter.send."""
         frames = list(frames)
+        offloads = None if offloads is None else list(offloads)
         while frames:
             self._check()
             try:
-                accepted = self.adapter.send(frames)
+                accepted = self.adapter.send(frames, offloads)
             except errors.DriverError as exc:
                 self._record_fault(exc)
                 raise
             self._kick()
             frames = frames[accepted:]
+            if offloads is not None:
+                offloads = offloads[accepted:]
             if frames:
                 await trio.sleep(0)
             else:
