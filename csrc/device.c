@@ -348,7 +348,7 @@ static int tx_frame_done(struct np_mocknic *d)
 			return -1;
 		(*reg(d, MN_STAT_TSO_FRAMES))++;
 		np_offload_segment(t->data, t->len, t->mss, d->seg,
-				   tx_emit_segment, d);
+				   sizeof(d->seg), tx_emit_segment, d);
 		return 0;
 	}
 	if (t->len > *reg(d, MN_MAX_FRAME))

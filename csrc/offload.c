@@ -195,21 +195,24 @@ uint32_t np_offload_check(const uint8_t *f, uint32_t len)
 
 /*
  * Cuts a TCP frame into segments of at most mss payload bytes, built one at
- * a time in seg (room for the headers and mss bytes) and handed to emit:
+ * a time in seg (seg_room bytes) and handed to emit:
  * the headers copied, IP lengths set, the IPv4 id + 1 and the sequence
  * number advanced per segment, FIN and PSH kept for the last, checksums
- * filled in.  Returns the segments emitted, 0 if the frame is no TCP frame
- * or mss is 0; a frame that needs no cutting goes out whole (1).
+ * filled in.  Returns the segments emitted, 0 if the frame is no TCP frame,
+ * mss is 0 or a segment would not fit seg; a frame that needs no cutting
+ * goes out whole (1).
  */
 uint32_t np_offload_segment(const uint8_t *f, uint32_t len, uint32_t mss,
-			    uint8_t *seg, np_offload_emit emit, void *ctx)
+			    uint8_t *seg, uint32_t seg_room,
+			    np_offload_emit emit, void *ctx)
 {
 	struct np_l4 h;
 	uint32_t hdr, data, off, n = 0, seq;
 	uint16_t id;
 	uint8_t flags;
 
-	if (!mss || !np_offload_parse(f, len, &h) || h.proto != IPPROTO_TCP_)
+	if (!mss || !np_offload_parse(f, len, &h) || h.proto != IPPROTO_TCP_ ||
+	    h.payload + mss > seg_room)
 		return 0;
 	hdr = h.payload;
 	data = h.end - hdr;

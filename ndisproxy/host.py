@@ -23,13 +23,14 @@ import os
 
 import trio
 
-from . import drivers, errors
+from . import drivers, errors, offload, tap
 from ._binding import ffi, lib
 from .driver import DriverImage, OidResult
 
 DEFAULT_MAC = "02:4e:50:00:00:01"
 PUMP_COUNTERS = ("tap_in", "tap_out", "tap_out_dropped", "tap_runts", "wire_in",
-                 "wire_runts", "tap_error", "wire_error")
+                 "wire_runts", "tap_error", "wire_error", "tap_large_sends",
+                 "gso_segmented", "gso_dropped", "csum_filled")
 # Per-entry-point stack marks on one call in this many (the first of each
 # is always measured): a measured call costs ~2 us, an unmeasured one ~10 ns.
 STACK_SAMPLING = 64
@@ -428,6 +429,32 @@ class InProcessAdapter:
     def stats(self):
         return self.adapter.stats()
 
+    async def negotiate_offloads(self, *, wire_tap=False):
+        """Enable what the driver offloads that the TAP maps (ndisproxy.offload)
+        and tell Linux, so GSO frames and partial checksums reach the pump.
+        With ``wire_tap`` the cable's TAP takes GSO frames too (the pump cuts
+        them: a cable carries segments).  Returns the Offloads in effect."""
+        none = offload.Offloads()
+        p = self.pump_state
+        if p is None or p.tap_fd < 0 or p.tap_vnet_hdr < tap.VNET_HDR_LEN:
+            return none
+        answer = await self.query_oid("OID_TCP_TASK_OFFLOAD", offload.QUERY_LENGTH)
+        if not answer.ok:
+            return none
+        try:
+            offered = offload.parse(answer.data)
+        except ValueError:
+            return none
+        result = await self.set_oid("OID_TCP_TASK_OFFLOAD", offload.set_buffer(offered))
+        if not result.ok:
+            return none
+        p.lso_max = offered.large_send_max
+        p.offloads = offered.pump_flags()
+        tap.set_offload(p.tap_fd, offered.tun_flags())
+        if wire_tap and p.wire_fd >= 0 and p.wire_vnet_hdr >= tap.VNET_HDR_LEN:
+            tap.set_offload(p.wire_fd, tap.TUN_F_CSUM | tap.TUN_F_TSO4 | tap.TUN_F_TSO6)
+        return offered
+
     def pump_counters(self):
         """What the C pump moved (``PUMP_COUNTERS``), or None without one."""
         if self.pump_state is None:
@@ -452,7 +479,7 @@ async def open_adapter(driver="mocknic", *, parameters=None, stack_size=64 * 102
                        mac=DEFAULT_MAC, packet_filter=None, tap_fd=None, wire_fd=None,
                        vxlan=None, vnet_hdr=10, wire_vnet_hdr=None, on_carrier=None,
                        image_data=None, deadlines=None, verifier_fatal=(), hang_check=None,
-                       helpers=None):
+                       helpers=None, offloads=False):
     """Load ``driver`` (a bundled name or a path), bring up one adapter on the
     mock NIC, and service it until the block exits; then halt it (reporting
     leaks to the verifier) and unload the image.
@@ -472,7 +499,9 @@ async def open_adapter(driver="mocknic", *, parameters=None, stack_size=64 * 102
     to seconds; ``verifier_fatal`` names verifier findings that stop the
     driver; ``hang_check`` is the CheckForHang period in seconds (default:
     the driver's, as NDIS does; 0: never).  ``helpers`` ({name: bytes})
-    are helper DLLs the image imports (else they are read from beside it)."""
+    are helper DLLs the image imports (else they are read from beside it).
+    With ``offloads`` the TAPs take GSO frames and partial checksums, mapped
+    onto what the driver offloads (InProcessAdapter.negotiate_offloads)."""
     path = driver if os.sep in str(driver) or str(driver).endswith(".sys") \
         else drivers.path(driver)
     image = DriverImage.load(path, stack_size=stack_size, data=image_data, helpers=helpers)
@@ -502,6 +531,8 @@ async def open_adapter(driver="mocknic", *, parameters=None, stack_size=64 * 102
                     packet_filter = (lib.NDIS_PACKET_TYPE_DIRECTED
                                      | lib.NDIS_PACKET_TYPE_BROADCAST)
                 await nic.set_packet_filter(packet_filter)
+                if offloads:
+                    await nic.negotiate_offloads(wire_tap=True)
                 try:
                     yield nic
                 finally:

@@ -95,6 +95,7 @@ struct np_api_event {
 	uint64_t packet;
 	uint32_t len;
 	uint32_t offset;
+	uint32_t csum_ok;		/* receive: the NIC checked its checksums */
 	uint8_t data[32];
 };
 
@@ -197,7 +198,21 @@ struct np_api_pump {
 	int32_t wire_error;
 	uint32_t events_pending;	/* control events wait in events() */
 	uint32_t tx_free;		/* host send packets free after the call */
+	/*
+	 * NP_PUMP_OFFLOAD_*: what the driver was told to offload (by
+	 * OID_TCP_TASK_OFFLOAD), so what the TAP's vnet headers map onto.
+	 */
+	uint32_t offloads;
+	uint32_t lso_max;		/* the MaxOffLoadSize the driver took */
+	uint64_t tap_large_sends;	/* GSO frames handed over as large sends */
+	uint64_t gso_segmented;		/* GSO frames the host cut into segments */
+	uint64_t gso_dropped;		/* segments no send packet was free for */
+	uint64_t csum_filled;		/* checksums the host filled in */
 };
+
+/* struct np_api_pump.offloads: TCP/UDP checksums (IPv4, IPv6); TCP/IPv4 large send */
+#define NP_PUMP_OFFLOAD_CSUM 1
+#define NP_PUMP_OFFLOAD_LSO4 2
 
 /* A helper DLL the driver imports, found by the caller (np_api_image_helpers). */
 struct np_api_helper {
