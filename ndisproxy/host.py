@@ -450,6 +450,11 @@ class InProcessAdapter:
             return none
         p.lso_max = offered.large_send_max
         p.offloads = offered.pump_flags()
+        if offered.large_send_max:
+            # Linux sends GSO frames the driver takes whole; a sandboxed host
+            # may not change the link: then the pump cuts the bigger ones.
+            with contextlib.suppress(OSError):
+                tap.set_gso_max_size(p.tap_fd, offered.large_send_max + offload.IP_TCP_HEADERS)
         tap.set_offload(p.tap_fd, offered.tun_flags())
         if wire_tap and p.wire_fd >= 0 and p.wire_vnet_hdr >= tap.VNET_HDR_LEN:
             tap.set_offload(p.wire_fd, tap.TUN_F_CSUM | tap.TUN_F_TSO4 | tap.TUN_F_TSO6)

@@ -27,6 +27,9 @@ LARGE_SEND_TASK = 2                          # TcpLargeSendNdisTask
 IEEE_802_3 = 2                               # IEEE_802_3_Encapsulation
 _TCP, _UDP, _IP = 0x4, 0x8, 0x10             # bits of each checksum direction
 QUERY_LENGTH = 512
+# IPv4 and TCP headers without options: a GSO packet of MaxOffLoadSize
+# payload bytes is this much longer.
+IP_TCP_HEADERS = 40
 
 
 @dataclasses.dataclass(frozen=True)
