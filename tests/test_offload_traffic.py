@@ -4,6 +4,7 @@ wire TAP into a peer namespace.  The data must arrive intact, no receiver
 may count a bad checksum, and one spoiled on purpose must be counted.
 """
 import os
+import shutil
 import subprocess
 
 import pytest
@@ -33,6 +34,11 @@ def csum_errors(ns=None):
     return counts
 
 
+def ethtool(*args):
+    return subprocess.run(["ethtool", *args], capture_output=True, text=True, check=True,
+                          timeout=10).stdout
+
+
 @pytest.fixture
 async def link(require_net):  # noqa: F811
     """(nic, peer namespace): an adapter with offloads between a TAP here
@@ -60,7 +66,7 @@ async def link(require_net):  # noqa: F811
             with trio.fail_after(10):
                 while tap.link_state(name)["operstate"] != "up":
                     await trio.sleep(0.01)
-            yield nic, peer
+            yield nic, peer, name
     finally:
         for fd in fds:
             os.close(fd)
@@ -69,7 +75,7 @@ async def link(require_net):  # noqa: F811
 
 
 async def test_50mb_each_way_v4_and_v6_with_offloads_and_no_checksum_errors(link):
-    nic, peer = link
+    nic, peer, _ = link
     for address in (PEER_V4, PEER_V6):
         result = await trio.to_thread.run_sync(ping, address)
         assert result.returncode == 0, result.stdout + result.stderr
@@ -90,10 +96,28 @@ async def test_50mb_each_way_v4_and_v6_with_offloads_and_no_checksum_errors(link
 
 
 async def test_a_checksum_spoiled_on_purpose_is_counted_by_the_receiver(link):
-    nic, peer = link
+    nic, peer, _ = link
     await transfer(None, peer, PEER_V4, megabytes=1)
     assert csum_errors(peer)["TcpInCsumErrors"] == 0
     nic.adapter.corrupt_checksums(3)
     await transfer(None, peer, PEER_V4, megabytes=1)          # TCP resends them
     assert csum_errors(peer)["TcpInCsumErrors"] == 3
     assert csum_errors()["TcpInCsumErrors"] == 0
+
+
+@pytest.mark.skipif(shutil.which("ethtool") is None, reason="ethtool is not installed")
+async def test_ethtool_turns_large_sends_off_and_on(link):
+    nic, peer, name = link
+    features = ethtool("-k", name)
+    assert "tcp-segmentation-offload: on" in features
+    assert "tx-checksumming: on" in features
+    await transfer(None, peer, PEER_V4, megabytes=5)
+    sent = nic.pump_counters()["tap_large_sends"]
+    assert sent > 0
+    ethtool("-K", name, "tso", "off")
+    await transfer(None, peer, PEER_V4, megabytes=5)
+    assert nic.pump_counters()["tap_large_sends"] == sent          # Linux cut them itself
+    ethtool("-K", name, "tso", "on")
+    await transfer(None, peer, PEER_V4, megabytes=5)
+    assert nic.pump_counters()["tap_large_sends"] > sent
+    assert csum_errors(peer) == dict.fromkeys(CSUM_ERRORS, 0)
