@@ -31,7 +31,7 @@ import socket
 import trio
 
 from . import config as configuration
-from . import errors, netns, peimage, tap
+from . import errors, netns, offload, peimage, tap
 from ._binding import lib, status_name
 from .backoff import Backoff
 from .host import open_adapter
@@ -343,6 +343,13 @@ class Daemon:
         adapter.pid = event.get("pid")
         adapter.sandbox = event.get("sandbox")
         adapter.max_frame = event.get("max_frame")
+        gso = offload.gso_max_size(offload.Offloads(
+            large_send_max=event.get("large_send_max") or 0))
+        if gso and adapter.tap_fd is not None:
+            # Linux's GSO frames should be large sends the driver takes
+            # whole (the sandboxed host may not change the link itself).
+            with contextlib.suppress(OSError):
+                await trio.to_thread.run_sync(tap.set_gso_max_size, adapter.tap_fd, gso)
         if adapter.mirror is not None:
             adapter.mirror.reset(adapter.max_frame)
         # Back from a fault or a daemon restart (or up for the first time):
@@ -520,13 +527,14 @@ class Daemon:
                                     tap_fd=adapter.tap_fd, **wire_arguments(entry, fds),
                                     vnet_hdr=VNET_HDR, on_carrier=adapter.set_carrier,
                                     deadlines=cfg.deadlines, verifier_fatal=cfg.verifier_fatal,
-                                    hang_check=cfg.hang_check) as nic:
+                                    hang_check=cfg.hang_check, offloads=True) as nic:
                 nic.on_reset = lambda reason, status: self._on_reset(
                     adapter, {"reason": reason, "status": status})
                 address = (await nic.query_oid("OID_802_3_CURRENT_ADDRESS", 6)).data
                 self.hosts[adapter.name] = _InProcessHandle(nic, adapter.name, self)
                 await self._on_up(adapter, {"pid": os.getpid(), "mac": address.hex(":"),
-                                            "max_frame": nic.adapter.max_frame})
+                                            "max_frame": nic.adapter.max_frame,
+                                            "large_send_max": nic.offloads.large_send_max})
                 await nic.faulted.wait()
                 raise nic.fault
         except Exception as exc:   # noqa: BLE001 - every driver failure restarts it

@@ -74,6 +74,7 @@ class InProcessAdapter:
         self.leaks = None
         self.violations_at_halt = None
         self.faulted = trio.Event()
+        self.offloads = offload.Offloads()      # what negotiate_offloads enabled
         # Called with [(time_ns, direction, frame)] after each service round
         # while capturing (set_capture).
         self.capture_sink = None
@@ -433,7 +434,11 @@ class InProcessAdapter:
         """Enable what the driver offloads that the TAP maps (ndisproxy.offload)
         and tell Linux, so GSO frames and partial checksums reach the pump.
         With ``wire_tap`` the cable's TAP takes GSO frames too (the pump cuts
-        them: a cable carries segments).  Returns the Offloads in effect."""
+        them: a cable carries segments).  Returns the Offloads in effect.
+
+        Linux's GSO frames should fit the driver's large sends: whoever may
+        change the link sets the TAP's GSO maximum (tap.set_gso_max_size,
+        ``offload.gso_max_size``); until then the pump cuts bigger ones."""
         none = offload.Offloads()
         p = self.pump_state
         if p is None or p.tap_fd < 0 or p.tap_vnet_hdr < tap.VNET_HDR_LEN:
@@ -450,11 +455,7 @@ class InProcessAdapter:
             return none
         p.lso_max = offered.large_send_max
         p.offloads = offered.pump_flags()
-        if offered.large_send_max:
-            # Linux sends GSO frames the driver takes whole; a sandboxed host
-            # may not change the link: then the pump cuts the bigger ones.
-            with contextlib.suppress(OSError):
-                tap.set_gso_max_size(p.tap_fd, offered.large_send_max + offload.IP_TCP_HEADERS)
+        self.offloads = offered
         tap.set_offload(p.tap_fd, offered.tun_flags())
         if wire_tap and p.wire_fd >= 0 and p.wire_vnet_hdr >= tap.VNET_HDR_LEN:
             tap.set_offload(p.wire_fd, tap.TUN_F_CSUM | tap.TUN_F_TSO4 | tap.TUN_F_TSO6)

@@ -67,6 +67,11 @@ class Offloads:
         return flags
 
 
+def gso_max_size(offloads):
+    """The TAP's IFLA_GSO_MAX_SIZE for these offloads, or None to leave it."""
+    return offloads.large_send_max + IP_TCP_HEADERS if offloads.large_send_max else None
+
+
 def parse(answer):
     """Offloads from an OID_TCP_TASK_OFFLOAD query answer; ValueError if it
     is not one."""

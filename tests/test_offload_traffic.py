@@ -10,7 +10,7 @@ import subprocess
 import pytest
 import trio
 
-from ndisproxy import netns, tap
+from ndisproxy import netns, offload, tap
 from ndisproxy._binding import lib
 from ndisproxy.host import DEFAULT_MAC, open_adapter
 
@@ -63,6 +63,7 @@ async def link(require_net):  # noqa: F811
         async with open_adapter("mocknic", tap_fd=fds[0], wire_fd=fds[1], offloads=True,
                                 packet_filter=filter_,
                                 on_carrier=lambda up: tap.set_carrier(fds[0], up)) as nic:
+            tap.set_gso_max_size(fds[0], offload.gso_max_size(nic.offloads))
             with trio.fail_after(10):
                 while tap.link_state(name)["operstate"] != "up":
                     await trio.sleep(0.01)
