@@ -171,6 +171,27 @@ void np_offload_fill(uint8_t *f, uint32_t len, uint32_t what)
 	}
 }
 
+/*
+ * For a TCP frame handed on whole as GSO (a virtio_net_hdr with
+ * NEEDS_CSUM): the IPv4 header checksum filled in, the TCP one left as the
+ * pseudo-header's sum, which whoever cuts the frame completes per segment.
+ * 0 if it is no TCP frame.
+ */
+int np_offload_partial(uint8_t *f, uint32_t len, struct np_l4 *h)
+{
+	uint64_t sum;
+
+	if (!np_offload_parse(f, len, h) || h->proto != IPPROTO_TCP_)
+		return 0;
+	np_offload_fill(f, len, NP_CSUM_IP);
+	if (h->v4)
+		sum = sum_bytes(f + h->l3 + 12, 8, 0);
+	else
+		sum = sum_bytes(f + h->l3 + 8, 32, 0);
+	put16(f + h->l4 + 16, fold(sum + h->proto + (h->end - h->l4)));
+	return 1;
+}
+
 uint32_t np_offload_check(const uint8_t *f, uint32_t len)
 {
 	struct np_l4 h;

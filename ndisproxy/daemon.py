@@ -215,7 +215,8 @@ def _spec(adapters, fds):
                  "parameters": dict(cfg.parameters), "mac": cfg.mac,
                  "packet_filter": DEFAULT_FILTER, "vnet_hdr": VNET_HDR, "tap": None,
                  "wire": None, "deadlines": dict(cfg.deadlines),
-                 "verifier_fatal": list(cfg.verifier_fatal), "hang_check": cfg.hang_check}
+                 "verifier_fatal": list(cfg.verifier_fatal), "hang_check": cfg.hang_check,
+                 "offloads": cfg.offloads}
         if cfg.mac and "NetworkAddress" not in cfg.parameters:
             entry["parameters"]["NetworkAddress"] = cfg.mac
         if adapter.network_address:
@@ -527,7 +528,7 @@ class Daemon:
                                     tap_fd=adapter.tap_fd, **wire_arguments(entry, fds),
                                     vnet_hdr=VNET_HDR, on_carrier=adapter.set_carrier,
                                     deadlines=cfg.deadlines, verifier_fatal=cfg.verifier_fatal,
-                                    hang_check=cfg.hang_check, offloads=True) as nic:
+                                    hang_check=cfg.hang_check, offloads=cfg.offloads) as nic:
                 nic.on_reset = lambda reason, status: self._on_reset(
                     adapter, {"reason": reason, "status": status})
                 address = (await nic.query_oid("OID_802_3_CURRENT_ADDRESS", 6)).data

@@ -494,6 +494,7 @@ typedef void (*np_offload_emit)(void *ctx, uint8_t *frame, uint32_t len);
 int np_offload_parse(const uint8_t *f, uint32_t len, struct np_l4 *h);
 void np_offload_fill(uint8_t *f, uint32_t len, uint32_t what);
 uint32_t np_offload_check(const uint8_t *f, uint32_t len);
+int np_offload_partial(uint8_t *f, uint32_t len, struct np_l4 *h);
 uint32_t np_offload_segment(const uint8_t *f, uint32_t len, uint32_t mss,
 			    uint8_t *seg, uint32_t seg_room,
 			    np_offload_emit emit, void *ctx);
