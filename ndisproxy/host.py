@@ -430,15 +430,16 @@ class InProcessAdapter:
     def stats(self):
         return self.adapter.stats()
 
-    async def negotiate_offloads(self, *, wire_tap=False):
+    async def negotiate_offloads(self, *, wire_tap=False, tell_linux=True):
         """Enable what the driver offloads that the TAP maps (ndisproxy.offload)
         and tell Linux, so GSO frames and partial checksums reach the pump.
         With ``wire_tap`` the cable's TAP takes GSO frames too (the pump cuts
         them: a cable carries segments).  Returns the Offloads in effect.
 
-        Linux's GSO frames should fit the driver's large sends: whoever may
-        change the link sets the TAP's GSO maximum (tap.set_gso_max_size,
-        ``offload.gso_max_size``); until then the pump cuts bigger ones."""
+        Without ``tell_linux`` the TAPs are left alone: a sandboxed host may
+        not reconfigure them, and whoever may calls ``offload.configure_taps``.
+        Linux's GSO frames should fit the driver's large sends: that too sets
+        the TAP's GSO maximum; until then the pump cuts bigger ones."""
         none = offload.Offloads()
         p = self.pump_state
         if p is None or p.tap_fd < 0 or p.tap_vnet_hdr < tap.VNET_HDR_LEN:
@@ -456,9 +457,9 @@ class InProcessAdapter:
         p.lso_max = offered.large_send_max
         p.offloads = offered.pump_flags()
         self.offloads = offered
-        tap.set_offload(p.tap_fd, offered.tun_flags())
-        if wire_tap and p.wire_fd >= 0 and p.wire_vnet_hdr >= tap.VNET_HDR_LEN:
-            tap.set_offload(p.wire_fd, tap.TUN_F_CSUM | tap.TUN_F_TSO4 | tap.TUN_F_TSO6)
+        if tell_linux:
+            wire = p.wire_fd if wire_tap and p.wire_vnet_hdr >= tap.VNET_HDR_LEN else -1
+            offload.configure_taps(offered, p.tap_fd, wire, link=False)
         return offered
 
     def pump_counters(self):
@@ -485,7 +486,7 @@ async def open_adapter(driver="mocknic", *, parameters=None, stack_size=64 * 102
                        mac=DEFAULT_MAC, packet_filter=None, tap_fd=None, wire_fd=None,
                        vxlan=None, vnet_hdr=10, wire_vnet_hdr=None, on_carrier=None,
                        image_data=None, deadlines=None, verifier_fatal=(), hang_check=None,
-                       helpers=None, offloads=False):
+                       helpers=None, offloads=False, offloads_tell_linux=True):
     """Load ``driver`` (a bundled name or a path), bring up one adapter on the
     mock NIC, and service it until the block exits; then halt it (reporting
     leaks to the verifier) and unload the image.
@@ -507,7 +508,8 @@ async def open_adapter(driver="mocknic", *, parameters=None, stack_size=64 * 102
     the driver's, as NDIS does; 0: never).  ``helpers`` ({name: bytes})
     are helper DLLs the image imports (else they are read from beside it).
     With ``offloads`` the TAPs take GSO frames and partial checksums, mapped
-    onto what the driver offloads (InProcessAdapter.negotiate_offloads)."""
+    onto what the driver offloads (InProcessAdapter.negotiate_offloads; the
+    TAPs are left to the caller without ``offloads_tell_linux``)."""
     path = driver if os.sep in str(driver) or str(driver).endswith(".sys") \
         else drivers.path(driver)
     image = DriverImage.load(path, stack_size=stack_size, data=image_data, helpers=helpers)
@@ -538,7 +540,8 @@ async def open_adapter(driver="mocknic", *, parameters=None, stack_size=64 * 102
                                      | lib.NDIS_PACKET_TYPE_BROADCAST)
                 await nic.set_packet_filter(packet_filter)
                 if offloads:
-                    await nic.negotiate_offloads(wire_tap=True)
+                    await nic.negotiate_offloads(wire_tap=True,
+                                                 tell_linux=offloads_tell_linux)
                 try:
                     yield nic
                 finally:

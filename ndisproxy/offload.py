@@ -72,6 +72,21 @@ def gso_max_size(offloads):
     return offloads.large_send_max + IP_TCP_HEADERS if offloads.large_send_max else None
 
 
+def configure_taps(offloads, tap_fd, wire_fd=-1, *, link=True):
+    """Tell Linux what the adapter's TAP (and the cable's, ``wire_fd`` >= 0,
+    whose GSO frames the pump cuts) may carry: TUNSETOFFLOAD, and with
+    ``link`` the TAP's GSO maximum (netlink: not from a sandboxed host).
+    Raises TapError."""
+    flags = offloads.tun_flags()
+    tap.set_offload(tap_fd, flags)
+    if wire_fd >= 0:
+        tap.set_offload(wire_fd, tap.TUN_F_CSUM | tap.TUN_F_TSO4 | tap.TUN_F_TSO6
+                        if flags else 0)
+    size = gso_max_size(offloads)
+    if link and size:
+        tap.set_gso_max_size(tap_fd, size)
+
+
 def parse(answer):
     """Offloads from an OID_TCP_TASK_OFFLOAD query answer; ValueError if it
     is not one."""
