@@ -210,7 +210,7 @@ static uint32_t learn_limits(struct np_adapter *a)
 	if (fault)
 		return fault;
 	if (status == NDIS_STATUS_SUCCESS && done == 4 && value >= 46 &&
-	    value + 18 <= NP_TX_SLOT_DATA)
+	    value + 18 <= NP_TX_FRAME_MAX)
 		a->max_frame = value + 14 + 4;	/* header and an 802.1Q tag */
 	fault = oid_request(a, thunk_query, NP_EP_QUERY_INFORMATION,
 			    OID_GEN_MAXIMUM_SEND_PACKETS, &value, 4, &status,

@@ -15,6 +15,7 @@
  * (ICR & IMS) != 0, rate-limited by ITR; rising edges reach the host as
  * eventfd writes (np_adapter_irq).
  */
+#include <linux/virtio_net.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -34,6 +35,20 @@ struct mn_frame {
 	uint8_t data[MN_FRAME_MAX];
 };
 
+/* A frame being gathered from TX descriptors, up to its EOP. */
+struct mn_tx_frame {
+	uint32_t len;
+	int poisoned;			/* an error: dropped at EOP */
+	uint8_t cmd;			/* MN_TXD_* of its descriptors, ORed */
+	uint16_t mss;
+	uint8_t data[MN_TSO_MAX_FRAME];
+};
+
+_Static_assert(NP_CSUM_IP == MN_RXC_IP && NP_CSUM_TCP == MN_RXC_TCP &&
+	       NP_CSUM_UDP == MN_RXC_UDP && NP_CSUM_IP_BAD == MN_RXC_IP_BAD &&
+	       NP_CSUM_L4_BAD == MN_RXC_L4_BAD,
+	       "the RX descriptor's csum byte is what np_offload_check returns");
+
 struct np_mocknic {
 	struct np_device dev;		/* first: hal.c hands us this pointer */
 	struct np_adapter *a;
@@ -47,7 +62,9 @@ struct np_mocknic {
 	/* Frames that found no free RX descriptor, oldest first. */
 	struct mn_frame backlog[MN_BACKLOG_FRAMES];
 	uint32_t bl_head, bl_tail;
-	struct mn_frame tx;		/* frame being gathered from TX descriptors */
+	struct mn_tx_frame tx;
+	uint8_t seg[MN_FRAME_MAX];	/* one TSO segment on its way out */
+	uint32_t corrupt_csum;		/* debug: offloaded checksums left to spoil */
 	int wire_fd;			/* -1: the loopback wire */
 	uint32_t wire_hdr;		/* virtio_net_hdr bytes on wire_fd */
 	uint32_t wire_tx_dropped;
@@ -184,10 +201,16 @@ static int rx_store(struct np_mocknic *d, const uint8_t *f, uint32_t len,
 		return 0;
 	desc = &rx[head];
 	buf = dma(d, desc->addr, *reg(d, MN_RX_BUF_LEN), "RX descriptor", head);
+	desc->csum = 0;
 	if (buf && len <= *reg(d, MN_RX_BUF_LEN)) {
 		memcpy(buf, f, len);
 		desc->length = (uint16_t)len;
 		desc->errors = 0;
+		if (*reg(d, MN_RXCSUM) & MN_RXCSUM_EN) {
+			desc->csum = (uint8_t)np_offload_check(f, len);
+			if (desc->csum & (MN_RXC_IP_BAD | MN_RXC_L4_BAD))
+				(*reg(d, MN_STAT_RX_CSUM_BAD))++;
+		}
 		(*reg(d, MN_STAT_RX_FRAMES))++;
 		np_latency_arrived(&d->a->rx_latency, arrived);
 	} else {
@@ -289,6 +312,95 @@ static void wire_transmit(struct np_mocknic *d, uint8_t *f, uint32_t len)
 	}
 }
 
+/*
+ * The debug knob (np_api_adapter_corrupt_checksums): a checksum the TX
+ * engine filled in goes out wrong, so a receiver can be seen counting it.
+ */
+static void tx_spoil(struct np_mocknic *d, uint8_t *f, uint32_t len)
+{
+	struct np_l4 h;
+
+	if (!d->corrupt_csum || !np_offload_parse(f, len, &h) || !h.proto)
+		return;
+	d->corrupt_csum--;
+	f[h.l4 + (h.proto == 6 ? 16 : 6)] ^= 0x5a;
+}
+
+static void tx_emit_segment(void *ctx, uint8_t *f, uint32_t len)
+{
+	struct np_mocknic *d = ctx;
+
+	tx_spoil(d, f, len);
+	wire_transmit(d, f, len);
+}
+
+/*
+ * A TSO frame onto a TAP cable with a vnet header goes whole, as a GSO
+ * frame: the link partner's kernel gets the bytes the segments would carry
+ * (it cuts the frame, or keeps it whole as its GRO would have made it),
+ * for one write instead of one per segment.  Returns 0 if it cannot.
+ */
+static int tx_gso_to_wire(struct np_mocknic *d, uint8_t *f, uint32_t len,
+			  uint16_t mss)
+{
+	uint8_t hdr[16] = { 0 };
+	struct virtio_net_hdr vh = { 0 };
+	struct np_l4 h;
+	struct iovec iov[2] = { { hdr, d->wire_hdr }, { f, len } };
+	uint32_t segs;
+
+	if (d->wire_fd < 0 || d->vxlan || d->wire_hdr < sizeof(vh) ||
+	    d->corrupt_csum || !np_offload_partial(f, len, &h))
+		return 0;
+	vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	vh.gso_type = h.v4 ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_TCPV6;
+	vh.hdr_len = (uint16_t)h.payload;
+	vh.gso_size = mss;
+	vh.csum_start = (uint16_t)h.l4;
+	vh.csum_offset = 16;
+	memcpy(hdr, &vh, sizeof(vh));
+	segs = (h.end - h.payload + mss - 1) / mss;
+	*reg(d, MN_STAT_TX_FRAMES) += segs ? segs : 1;
+	if (writev(d->wire_fd, iov, 2) != (ssize_t)(d->wire_hdr + len))
+		d->wire_tx_dropped++;
+	return 1;
+}
+
+/* EOP: the gathered frame goes out, segmented and checksummed as asked. */
+static int tx_frame_done(struct np_mocknic *d)
+{
+	struct mn_tx_frame *t = &d->tx;
+	struct np_l4 h;
+	uint32_t what = 0;
+
+	if (t->poisoned || t->len < 14)
+		return -1;
+	if (t->cmd & MN_TXD_TSE) {
+		if (!np_offload_parse(t->data, t->len, &h) || h.proto != 6 ||
+		    !t->mss || h.payload + t->mss > *reg(d, MN_MAX_FRAME))
+			return -1;
+		(*reg(d, MN_STAT_TSO_FRAMES))++;
+		if (tx_gso_to_wire(d, t->data, t->len, t->mss))
+			return 0;
+		np_offload_segment(t->data, t->len, t->mss, d->seg,
+				   sizeof(d->seg), tx_emit_segment, d);
+		return 0;
+	}
+	if (t->len > *reg(d, MN_MAX_FRAME))
+		return -1;
+	if (t->cmd & MN_TXD_IPCS)
+		what |= NP_CSUM_IP;
+	if (t->cmd & MN_TXD_L4CS)
+		what |= NP_CSUM_TCP | NP_CSUM_UDP;
+	if (what) {
+		np_offload_fill(t->data, t->len, what);
+		if (what & NP_CSUM_TCP)
+			tx_spoil(d, t->data, t->len);
+	}
+	wire_transmit(d, t->data, t->len);
+	return 0;
+}
+
 static void tx_process(struct np_mocknic *d)
 {
 	struct mn_tx_desc *tx;
@@ -305,24 +417,32 @@ static void tx_process(struct np_mocknic *d)
 		uint8_t status = MN_TXS_DD;
 		void *buf = NULL;
 
+		/* A TSO frame is cut to MAX_FRAME only at EOP. */
+		uint32_t limit = desc->cmd & MN_TXD_TSE ? MN_TSO_MAX_FRAME :
+				 *reg(d, MN_MAX_FRAME);
+
+		d->tx.cmd |= desc->cmd;
+		if (desc->mss)
+			d->tx.mss = desc->mss;
 		if (desc->length) {
 			buf = dma(d, desc->addr, desc->length, "TX descriptor", head);
-			if (!buf || d->tx.len + desc->length > *reg(d, MN_MAX_FRAME)) {
+			if (!buf || d->tx.len + desc->length > limit) {
 				status |= MN_TXS_ERR;
-				d->tx.len = MN_FRAME_MAX;	/* poisoned until EOP */
-			} else if (d->tx.len != MN_FRAME_MAX) {
+				d->tx.poisoned = 1;
+			} else if (!d->tx.poisoned) {
 				memcpy(d->tx.data + d->tx.len, buf, desc->length);
 				d->tx.len += desc->length;
 			}
 		}
 		if (desc->cmd & MN_TXD_EOP) {
-			if (d->tx.len == MN_FRAME_MAX || d->tx.len < 14) {
+			if (tx_frame_done(d)) {
 				status |= MN_TXS_ERR;
 				(*reg(d, MN_STAT_TX_ERRORS))++;
-			} else {
-				wire_transmit(d, d->tx.data, d->tx.len);
 			}
 			d->tx.len = 0;
+			d->tx.poisoned = 0;
+			d->tx.cmd = 0;
+			d->tx.mss = 0;
 		}
 		if (desc->cmd & MN_TXD_RS) {
 			desc->status = status;
@@ -341,6 +461,9 @@ static void reset(struct np_mocknic *d)
 	d->mc_valid = 0;
 	d->bl_head = d->bl_tail = 0;
 	d->tx.len = 0;
+	d->tx.poisoned = 0;
+	d->tx.cmd = 0;
+	d->tx.mss = 0;
 	d->tx_stalled = 0;
 	d->irq_due_ns = 0;
 	np_latency_forget(&d->a->rx_latency);	/* the RX ring is gone */
@@ -456,6 +579,7 @@ static void port_write(struct np_device *dev, uint32_t off, unsigned size,
 	case MN_PHY_LINK: case MN_STAT_TX_FRAMES: case MN_STAT_RX_FRAMES:
 	case MN_STAT_RX_MISSED: case MN_STAT_RX_FILTERED:
 	case MN_STAT_TX_ERRORS: case MN_STAT_DMA_ERRORS:
+	case MN_STAT_TSO_FRAMES: case MN_STAT_RX_CSUM_BAD:
 		break;				/* read-only */
 	case MN_MAX_FRAME:
 		*reg(d, off) = value < MN_FRAME_MAX ? value : MN_FRAME_MAX - 1;
@@ -521,6 +645,15 @@ void np_api_adapter_stall_tx(struct np_adapter *a, int stalled)
 		d->tx_stalled = !!stalled;
 }
 
+/* Debug: the next n checksums the TX engine fills in go out wrong. */
+void np_api_adapter_corrupt_checksums(struct np_adapter *a, uint32_t n)
+{
+	struct np_mocknic *d = (struct np_mocknic *)a->device;
+
+	if (d)
+		d->corrupt_csum = n;
+}
+
 /* Frames arriving from the wire side (tests, and the pump for fd wires). */
 uint32_t np_api_adapter_wire_receive(struct np_adapter *a, const uint8_t *data,
 				     const uint32_t *lens, uint32_t count)
@@ -553,6 +686,8 @@ void np_api_adapter_device_counters(struct np_adapter *a,
 	out->rx_filtered = *reg(d, MN_STAT_RX_FILTERED);
 	out->tx_errors = *reg(d, MN_STAT_TX_ERRORS);
 	out->dma_errors = *reg(d, MN_STAT_DMA_ERRORS);
+	out->tso_frames = *reg(d, MN_STAT_TSO_FRAMES);
+	out->rx_csum_bad = *reg(d, MN_STAT_RX_CSUM_BAD);
 	out->rx_filter = *reg(d, MN_RX_FILTER);
 	out->mc_count = (uint32_t)__builtin_popcount(d->mc_valid);
 	out->link = d->link;

@@ -64,6 +64,32 @@ static NDISAPI VOID h_reset_complete(NDIS_HANDLE h, NDIS_STATUS status,
 }
 
 /*
+ * What the NIC said of the frame's checksums, if it checked them: 1 if
+ * its TCP or UDP checksum is known good (and its IPv4 one not bad).
+ */
+static uint32_t np_rx_count_csum(struct np_adapter *a, PNDIS_PACKET p)
+{
+	NDIS_TCP_IP_CHECKSUM_PACKET_INFO info;
+
+	if (!p->Private.NdisPacketOobOffset)
+		return 0;
+	info.Value = (ULONG)(uintptr_t)NDIS_PER_PACKET_INFO_FROM_PACKET(p,
+						TcpIpChecksumPacketInfo);
+	if (info.Receive.NdisPacketTcpChecksumFailed ||
+	    info.Receive.NdisPacketUdpChecksumFailed ||
+	    info.Receive.NdisPacketIpChecksumFailed) {
+		a->stats.rx_csum_failed++;
+		return 0;
+	}
+	if (info.Receive.NdisPacketTcpChecksumSucceeded ||
+	    info.Receive.NdisPacketUdpChecksumSucceeded) {
+		a->stats.rx_csum_good++;
+		return 1;
+	}
+	return 0;
+}
+
+/*
  * Copies each indicated frame into the rx ring now: the host hands frames on
  * after the driver returns, and a packet indicated with
  * NDIS_STATUS_RESOURCES is the driver's again as soon as this returns.
@@ -94,6 +120,7 @@ static NDISAPI VOID h_indicate_packets(NDIS_HANDLE h, PPNDIS_PACKET pp,
 		}
 		a->stats.rx_indicated++;
 		np_latency_indicated(&a->rx_latency, now);
+		ev.csum_ok = np_rx_count_csum(a, p);
 		room = NP_RX_RING_BYTES - (a->rx_tail - a->rx_head);
 		ev.status = NDIS_GET_PACKET_STATUS(p);
 		ev.packet = (uintptr_t)p;

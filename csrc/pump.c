@@ -17,7 +17,14 @@
  * that no Ethernet can carry, and frames the TAP would not take.
  *
  * Both fds carry a virtio_net_hdr of pump->*_vnet_hdr bytes before each
- * frame (0 without IFF_VNET_HDR); with no offloads negotiated it is zero.
+ * frame (0 without IFF_VNET_HDR).  Offloads map onto NDIS 5.1's
+ * (docs/tap.md, "Offloads"): a TCP/IPv4 GSO frame from Linux goes to the
+ * driver as one large send with its MSS when the driver does large sends;
+ * any other GSO frame (IPv6: NDIS 5.1 has no IPv6 large send) is cut into
+ * segments here first; NEEDS_CSUM becomes checksum offload info, or the
+ * checksum is filled in here.  GSO frames off the wire are cut here too: a
+ * NIC's cable carries segments.  A received frame whose checksums the NIC
+ * checked goes up with DATA_VALID.
  *
  * A VXLAN wire (the device says so: np_mocknic_vxlan) is a UDP socket
  * instead: each datagram is an 8-byte RFC 7348 header and one frame, no
@@ -27,6 +34,7 @@
  * the RFC asks of receivers.
  */
 #include <errno.h>
+#include <linux/virtio_net.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -41,15 +49,38 @@
  * waits for the reads after it, and a pass costs few crossings.
  */
 #define NP_WIRE_BATCH	16
-#define NP_FRAME_BUF	(NP_TX_SLOT_DATA + 64)
+#define NP_FRAME_BUF	(NP_TX_FRAME_MAX + 64)
+/* A TAP read: a GSO frame is up to 64 KiB (IPv4 total length) + headers. */
+#define NP_GSO_BUF	(NP_TX_SLOT_DATA + 128)
 
 /* Per adapter, so adapters pumped from different threads never share. */
 struct np_pump_buf {
-	uint8_t frame[NP_FRAME_BUF];
-	uint8_t frames[NP_PUMP_BATCH * NP_FRAME_BUF];
+	uint8_t frame[NP_GSO_BUF];
+	uint8_t seg[NP_FRAME_BUF];		/* one segment being cut */
+	uint8_t frames[NP_PUMP_BATCH * NP_GSO_BUF];
+};
+
+/* A batch of frames from the TAP on its way to MiniportSendPackets. */
+struct tap_batch {
+	struct np_adapter *a;
+	struct np_api_pump *p;
+	uint8_t *frames;
+	uint32_t lens[NP_PUMP_BATCH];
+	struct np_api_tx_offload offload[NP_PUMP_BATCH];
+	uint32_t n, used, room;
+	uint32_t fault;
 };
 
 static const uint8_t zero_hdr[16];
+/* A virtio_net_hdr (and room for the 12-byte kind) saying "checked". */
+static const uint8_t data_valid[16] = { VIRTIO_NET_HDR_F_DATA_VALID };
+
+/* NDIS_TCP_IP_CHECKSUM_PACKET_INFO.Transmit bits */
+#define CSUM_TX_V4	0x01
+#define CSUM_TX_V6	0x02
+#define CSUM_TX_TCP	0x04
+#define CSUM_TX_UDP	0x08
+#define CSUM_TX_IP	0x10
 
 void np_pump_destroy(struct np_adapter *a)
 {
@@ -66,29 +97,65 @@ enum { READ_NONE = -1, READ_ERROR = -2, READ_RUNT = -3 };
  * A socket wire may carry empty messages, so a read of 0 bytes is one of
  * them, never an end of file: the far ends of our fds outlive the pump.
  */
-static ssize_t read_frame(int fd, uint32_t hdr, uint8_t *buf, size_t len)
+static ssize_t read_frame(int fd, uint32_t hdr, uint8_t *buf, size_t len,
+			  struct virtio_net_hdr *vh)
 {
-	uint8_t skip[16];
-	struct iovec iov[2] = { { skip, hdr }, { buf, len } };
+	uint8_t head[16] = { 0 };
+	struct iovec iov[2] = { { head, hdr }, { buf, len } };
 	ssize_t n = readv(fd, iov, 2);
 
+	memcpy(vh, head, sizeof(*vh));
+	if (hdr < sizeof(*vh))
+		memset(vh, 0, sizeof(*vh));
 	if (n < 0)
 		return errno == EAGAIN || errno == EINTR ? READ_NONE : READ_ERROR;
 	return n < (ssize_t)hdr ? READ_RUNT : n - (ssize_t)hdr;
+}
+
+static int is_gso(const struct virtio_net_hdr *vh)
+{
+	return (vh->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) != VIRTIO_NET_HDR_GSO_NONE;
+}
+
+/*
+ * NEEDS_CSUM that points at the TCP or UDP checksum of a frame we parsed:
+ * a vnet header that says anything else is not Linux's, and is ignored.
+ */
+static int wants_csum(const struct virtio_net_hdr *vh, const struct np_l4 *h,
+		      int parsed)
+{
+	return (vh->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && parsed && h->proto &&
+	       vh->csum_start == h->l4 &&
+	       vh->csum_offset == (h->proto == 6 ? 16 : 6);
+}
+
+/* Fills in what Linux left for the NIC: a partial checksum. */
+static void fill_csum(uint8_t *f, uint32_t len, struct np_api_pump *p)
+{
+	np_offload_fill(f, len, NP_CSUM_TCP | NP_CSUM_UDP);
+	p->csum_filled++;
+}
+
+static void wire_segment(void *ctx, uint8_t *f, uint32_t len)
+{
+	np_api_adapter_wire_receive(ctx, f, &len, 1);
 }
 
 /* Wire -> device: what arrives on the NIC's cable.  1 once the fd is drained. */
 static int pump_wire_in(struct np_adapter *a, struct np_api_pump *p)
 {
 	uint8_t *frame = a->pump_buf->frame;
+	struct virtio_net_hdr vh;
+	struct np_l4 h;
 	uint32_t i, len;
+	int parsed;
 
 	for (i = 0; i < NP_WIRE_BATCH; i++) {
 		ssize_t n;
 
 		if (!np_device_rx_room(a->device))
 			return 0;
-		n = read_frame(p->wire_fd, p->wire_vnet_hdr, frame, NP_FRAME_BUF);
+		n = read_frame(p->wire_fd, p->wire_vnet_hdr, frame, NP_GSO_BUF, &vh);
 		if (n == READ_NONE)
 			return 1;
 		if (n == READ_ERROR) {
@@ -100,8 +167,20 @@ static int pump_wire_in(struct np_adapter *a, struct np_api_pump *p)
 			continue;
 		}
 		len = (uint32_t)n;
-		np_api_adapter_wire_receive(a, frame, &len, 1);
 		p->wire_in++;
+		parsed = np_offload_parse(frame, len, &h);
+		if (is_gso(&vh) &&
+		    np_offload_segment(frame, len, vh.gso_size, a->pump_buf->seg,
+				       sizeof(a->pump_buf->seg), wire_segment, a)) {
+			p->gso_segmented++;
+			continue;
+		}
+		/* What a 9280-byte read took before GSO: the device filters it. */
+		if (len > NP_FRAME_BUF)
+			len = NP_FRAME_BUF;
+		if (wants_csum(&vh, &h, parsed))
+			fill_csum(frame, len, p);
+		np_api_adapter_wire_receive(a, frame, &len, 1);
 	}
 	return 0;
 }
@@ -150,6 +229,95 @@ static int pump_wire_in_vxlan(struct np_adapter *a, struct np_api_pump *p,
 	return 0;
 }
 
+/* One crossing for what the batch holds; it starts over, empty. */
+static void batch_send(struct tap_batch *b)
+{
+	struct np_adapter *a = b->a;
+	uint32_t accepted;
+	int32_t bad;
+
+	if (b->n && !b->fault) {
+		b->fault = np_api_adapter_send_offload(a, b->frames, b->lens,
+						       b->offload, b->n,
+						       &accepted, &bad);
+		b->p->tap_in += accepted;
+	}
+	b->n = b->used = 0;
+	b->room = a->tx_nfree < NP_PUMP_BATCH ? a->tx_nfree : NP_PUMP_BATCH;
+}
+
+/* A segment the host cut: into the batch, which goes when full. */
+static void batch_segment(void *ctx, uint8_t *f, uint32_t len)
+{
+	struct tap_batch *b = ctx;
+
+	if (b->n == b->room)
+		batch_send(b);
+	if (b->n == b->room || b->fault) {
+		b->p->gso_dropped++;	/* no send packet free: TCP resends */
+		return;
+	}
+	memcpy(b->frames + b->used, f, len);
+	b->lens[b->n] = len;
+	b->offload[b->n++] = (struct np_api_tx_offload){ 0 };
+	b->used += len;
+}
+
+/*
+ * A frame read into the batch's free end: sent as it is (with offload
+ * info), cut into segments first, or dropped (counted) if no Ethernet
+ * carries it.  GSO is honoured only for a TCP frame with an MSS.
+ */
+static void tap_frame(struct tap_batch *b, uint32_t len,
+		      const struct virtio_net_hdr *vh)
+{
+	struct np_adapter *a = b->a;
+	struct np_api_pump *p = b->p;
+	uint8_t *f = b->frames + b->used;
+	struct np_api_tx_offload o = { 0 };
+	struct np_l4 h;
+	int parsed = np_offload_parse(f, len, &h);
+
+	if (len < 14) {
+		a->stats.tx_refused_short++;
+		return;
+	}
+	if (is_gso(vh) && vh->gso_size && parsed && h.proto == 6) {
+		if ((p->offloads & NP_PUMP_OFFLOAD_LSO4) && h.v4 &&
+		    (vh->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) == VIRTIO_NET_HDR_GSO_TCPV4 &&
+		    len <= NP_TX_SLOT_DATA && h.end - h.payload <= p->lso_max) {
+			o.csum = CSUM_TX_V4 | CSUM_TX_TCP | CSUM_TX_IP;
+			o.mss = vh->gso_size;
+			p->tap_large_sends++;
+			goto add;
+		}
+		/* NDIS 5.1 has no IPv6 large send: the host cuts it. */
+		memcpy(a->pump_buf->frame, f, len);
+		if (np_offload_segment(a->pump_buf->frame, len, vh->gso_size,
+				       a->pump_buf->seg, sizeof(a->pump_buf->seg),
+				       batch_segment, b)) {
+			p->gso_segmented++;
+			return;
+		}
+	}
+	/* Linux may hand a TAP frames no Ethernet carries: count, drop. */
+	if (len > a->max_frame) {
+		a->stats.tx_refused_long++;
+		return;
+	}
+	if (wants_csum(vh, &h, parsed)) {
+		if (p->offloads & NP_PUMP_OFFLOAD_CSUM)
+			o.csum = (h.v4 ? CSUM_TX_V4 : CSUM_TX_V6) |
+				 (h.proto == 6 ? CSUM_TX_TCP : CSUM_TX_UDP);
+		else
+			fill_csum(f, len, p);
+	}
+add:
+	b->offload[b->n] = o;
+	b->lens[b->n++] = len;
+	b->used += len;
+}
+
 /*
  * TAP -> MiniportSendPackets, one crossing per batch of what Linux sent.
  * *drained: the TAP would block (not: the batch or the free packets ran out).
@@ -157,14 +325,14 @@ static int pump_wire_in_vxlan(struct np_adapter *a, struct np_api_pump *p,
 static uint32_t pump_tap_in(struct np_adapter *a, struct np_api_pump *p,
 			    int *drained)
 {
-	uint8_t *frames = a->pump_buf->frames;
-	uint32_t lens[NP_PUMP_BATCH], n = 0, used = 0, fault = 0;
-	uint32_t room = a->tx_nfree < NP_PUMP_BATCH ? a->tx_nfree : NP_PUMP_BATCH;
+	struct tap_batch b = { .a = a, .p = p, .frames = a->pump_buf->frames };
+	struct virtio_net_hdr vh;
 
+	b.room = a->tx_nfree < NP_PUMP_BATCH ? a->tx_nfree : NP_PUMP_BATCH;
 	*drained = 0;
-	while (n < room) {
+	while (b.n < b.room && !b.fault) {
 		ssize_t len = read_frame(p->tap_fd, p->tap_vnet_hdr,
-					 frames + used, NP_FRAME_BUF);
+					 b.frames + b.used, NP_GSO_BUF, &vh);
 
 		if (len == READ_NONE) {
 			*drained = 1;
@@ -179,25 +347,10 @@ static uint32_t pump_tap_in(struct np_adapter *a, struct np_api_pump *p,
 			p->tap_runts++;
 			continue;
 		}
-		/* Linux may hand a TAP frames no Ethernet carries: count, drop. */
-		if (len < 14 || (uint32_t)len > a->max_frame) {
-			if (len < 14)
-				a->stats.tx_refused_short++;
-			else
-				a->stats.tx_refused_long++;
-			continue;
-		}
-		lens[n++] = (uint32_t)len;
-		used += (uint32_t)len;
+		tap_frame(&b, (uint32_t)len, &vh);
 	}
-	if (n) {
-		uint32_t accepted;
-		int32_t bad;
-
-		fault = np_api_adapter_send(a, frames, lens, n, &accepted, &bad);
-		p->tap_in += accepted;
-	}
-	return fault;
+	batch_send(&b);
+	return b.fault;
 }
 
 /*
@@ -217,7 +370,9 @@ static void pump_tap_out(struct np_adapter *a, struct np_api_pump *p)
 			return;
 		if (first > ev->len)
 			first = ev->len;
-		iov[0].iov_base = (void *)zero_hdr;
+		/* No header shorter than virtio_net_hdr carries DATA_VALID. */
+		iov[0].iov_base = ev->csum_ok && p->tap_vnet_hdr >= sizeof(struct virtio_net_hdr) ?
+				  (void *)&data_valid : (void *)zero_hdr;
 		iov[0].iov_len = p->tap_vnet_hdr;
 		iov[1].iov_base = a->rx_ring + at;
 		iov[1].iov_len = first;

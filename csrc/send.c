@@ -98,7 +98,8 @@ void np_tx_complete(struct np_adapter *a, PNDIS_PACKET p, NDIS_STATUS status)
 	slot_release(a, s, status);
 }
 
-static void slot_fill(struct np_tx_slot *s, const uint8_t *frame, uint32_t len)
+static void slot_fill(struct np_tx_slot *s, const uint8_t *frame, uint32_t len,
+		      const struct np_api_tx_offload *offload)
 {
 	PNDIS_PACKET p = &s->packet;
 
@@ -118,6 +119,12 @@ static void slot_fill(struct np_tx_slot *s, const uint8_t *frame, uint32_t len)
 	p->Private.NdisPacketFlags = fPACKET_ALLOCATED_BY_NDIS;
 	p->Private.NdisPacketOobOffset = PACKET_OOB_OFFSET;
 	NDIS_SET_PACKET_HEADER_SIZE(p, 14);
+	if (offload) {
+		NDIS_PER_PACKET_INFO_FROM_PACKET(p, TcpIpChecksumPacketInfo) =
+			(PVOID)(uintptr_t)offload->csum;
+		NDIS_PER_PACKET_INFO_FROM_PACKET(p, TcpLargeSendPacketInfo) =
+			(PVOID)(uintptr_t)offload->mss;
+	}
 	s->state = SLOT_DRIVER;
 }
 
@@ -148,6 +155,20 @@ uint32_t np_api_adapter_send(struct np_adapter *a, const uint8_t *data,
 			     const uint32_t *lens, uint32_t count,
 			     uint32_t *accepted, int32_t *bad_index)
 {
+	return np_api_adapter_send_offload(a, data, lens, NULL, count, accepted,
+					   bad_index);
+}
+
+/*
+ * A large send (an MSS in offload) may be as long as a slot holds: whether
+ * the driver takes it is the driver's business, as it is in NDIS.
+ */
+uint32_t np_api_adapter_send_offload(struct np_adapter *a, const uint8_t *data,
+				     const uint32_t *lens,
+				     const struct np_api_tx_offload *offload,
+				     uint32_t count, uint32_t *accepted,
+				     int32_t *bad_index)
+{
 	PNDIS_PACKET packets[NP_TX_SLOTS];
 	struct send_args x = { .a = a, .packets = packets };
 	uint32_t i, off = 0, fault;
@@ -158,7 +179,10 @@ uint32_t np_api_adapter_send(struct np_adapter *a, const uint8_t *data,
 		return STATUS_INVALID_PARAMETER;
 	/* All or nothing: a batch with a bad frame is refused whole. */
 	for (i = 0; i < count; i++) {
-		if (lens[i] < 14 || lens[i] > a->max_frame) {
+		uint32_t max = offload && offload[i].mss ? NP_TX_SLOT_DATA :
+			       a->max_frame;
+
+		if (lens[i] < 14 || lens[i] > max) {
 			*bad_index = (int32_t)i;
 			if (lens[i] < 14)
 				a->stats.tx_refused_short++;
@@ -170,7 +194,9 @@ uint32_t np_api_adapter_send(struct np_adapter *a, const uint8_t *data,
 	for (i = 0; i < count && a->tx_nfree; i++) {
 		struct np_tx_slot *s = &a->tx[a->tx_free[--a->tx_nfree]];
 
-		slot_fill(s, data + off, lens[i]);
+		slot_fill(s, data + off, lens[i], offload ? &offload[i] : NULL);
+		if (offload && offload[i].mss)
+			a->stats.tx_large_sends++;
 		if (a->capture)
 			np_capture_frame(a, 0, data + off, lens[i]);
 		packets[i] = &s->packet;

@@ -67,7 +67,7 @@ _DAEMON_KEYS = ("socket", "log_level", "group", "admin_group", "host_user", "dri
                 "heartbeat")
 _ADAPTER_KEYS = ("name", "driver", "stack_size", "mtu", "isolation", "host", "existing_tap",
                  "keep_on_stop", "mac", "wire", "parameters", "restart", "deadlines",
-                 "verifier_fatal", "hang_check")
+                 "verifier_fatal", "hang_check", "offloads")
 _RESTART_KEYS = ("delay", "max_delay", "limit", "stable_after")
 # Seconds: a deadline under the watchdog's tick is no deadline; over a
 # minute is a driver no one would wait for.
@@ -176,6 +176,8 @@ class AdapterConfig:
     verifier_fatal: tuple = ()
     # Seconds between MiniportCheckForHang calls; None: the driver's own.
     hang_check: float | None = None
+    # Offer Linux what the driver offloads (checksums, large sends).
+    offloads: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -324,6 +326,7 @@ def _adapter(table, key, directory, store):
                                           f'({key}.isolation is "{isolation}")')
     existing_tap = _boolean(table.get("existing_tap", False), f"{key}.existing_tap")
     keep_on_stop = _boolean(table.get("keep_on_stop", False), f"{key}.keep_on_stop")
+    offloads = _boolean(table.get("offloads", True), f"{key}.offloads")
     mac = None
     if "mac" in table:
         mac = _mac(table["mac"], f"{key}.mac")
@@ -356,7 +359,8 @@ def _adapter(table, key, directory, store):
                          stack_size=stack_size, mtu=mtu, isolation=isolation, host=host,
                          existing_tap=existing_tap, keep_on_stop=keep_on_stop, mac=mac,
                          parameters=parameters, restart=restart, deadlines=deadlines,
-                         verifier_fatal=verifier_fatal, hang_check=hang_check)
+                         verifier_fatal=verifier_fatal, hang_check=hang_check,
+                         offloads=offloads)
 
 
 def _restart(table, key):

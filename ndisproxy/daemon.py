@@ -21,6 +21,7 @@
 The proxy never loads a driver.  Logging goes to the ``ndisproxy`` logger.
 """
 import contextlib
+import dataclasses
 import functools
 import logging
 import math
@@ -31,7 +32,7 @@ import socket
 import trio
 
 from . import config as configuration
-from . import errors, netns, peimage, tap
+from . import errors, netns, offload, peimage, tap
 from ._binding import lib, status_name
 from .backoff import Backoff
 from .host import open_adapter
@@ -215,7 +216,8 @@ def _spec(adapters, fds):
                  "parameters": dict(cfg.parameters), "mac": cfg.mac,
                  "packet_filter": DEFAULT_FILTER, "vnet_hdr": VNET_HDR, "tap": None,
                  "wire": None, "deadlines": dict(cfg.deadlines),
-                 "verifier_fatal": list(cfg.verifier_fatal), "hang_check": cfg.hang_check}
+                 "verifier_fatal": list(cfg.verifier_fatal), "hang_check": cfg.hang_check,
+                 "offloads": cfg.offloads}
         if cfg.mac and "NetworkAddress" not in cfg.parameters:
             entry["parameters"]["NetworkAddress"] = cfg.mac
         if adapter.network_address:
@@ -326,6 +328,17 @@ class Daemon:
             except (trio.WouldBlock, trio.ClosedResourceError):
                 pass
 
+    async def _configure_offloads(self, adapter, offered):
+        """Tell Linux what the driver offloads: the host negotiated them, but
+        may not reconfigure the TAPs itself (its seccomp filter)."""
+        wire = adapter.wire_fd if adapter.config.wire.kind == "tap" else None
+        try:
+            await trio.to_thread.run_sync(functools.partial(
+                offload.configure_taps, offered, adapter.tap_fd,
+                -1 if wire is None else wire))
+        except OSError as exc:                  # TapError is an OSError
+            log.warning("%s: offloads not enabled on the TAP: %s", adapter.name, exc)
+
     async def _on_up(self, adapter, event):
         # The TAP takes the driver's address before the adapter counts as
         # running: the mirror reads any other address as the admin's change.
@@ -343,6 +356,8 @@ class Daemon:
         adapter.pid = event.get("pid")
         adapter.sandbox = event.get("sandbox")
         adapter.max_frame = event.get("max_frame")
+        if event.get("offloads") is not None and adapter.tap_fd is not None:
+            await self._configure_offloads(adapter, offload.Offloads(**event["offloads"]))
         if adapter.mirror is not None:
             adapter.mirror.reset(adapter.max_frame)
         # Back from a fault or a daemon restart (or up for the first time):
@@ -520,13 +535,15 @@ class Daemon:
                                     tap_fd=adapter.tap_fd, **wire_arguments(entry, fds),
                                     vnet_hdr=VNET_HDR, on_carrier=adapter.set_carrier,
                                     deadlines=cfg.deadlines, verifier_fatal=cfg.verifier_fatal,
-                                    hang_check=cfg.hang_check) as nic:
+                                    hang_check=cfg.hang_check, offloads=cfg.offloads,
+                                    offloads_tell_linux=False) as nic:
                 nic.on_reset = lambda reason, status: self._on_reset(
                     adapter, {"reason": reason, "status": status})
                 address = (await nic.query_oid("OID_802_3_CURRENT_ADDRESS", 6)).data
                 self.hosts[adapter.name] = _InProcessHandle(nic, adapter.name, self)
                 await self._on_up(adapter, {"pid": os.getpid(), "mac": address.hex(":"),
-                                            "max_frame": nic.adapter.max_frame})
+                                            "max_frame": nic.adapter.max_frame,
+                                            "offloads": dataclasses.asdict(nic.offloads)})
                 await nic.faulted.wait()
                 raise nic.fault
         except Exception as exc:   # noqa: BLE001 - every driver failure restarts it

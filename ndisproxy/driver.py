@@ -601,12 +601,17 @@ class Adapter:
         self._require_open()
         return self._c.np_api_adapter_max_frame(self._handle)
 
-    def send(self, frames):
+    def send(self, frames, offloads=None):
         """Hand a batch of frames to MiniportSendPackets in one crossing.
 
         Returns how many were accepted (fewer than given when the host's 256
         packets are all with the driver).  A batch holding a frame under 14
         bytes or over ``max_frame`` is refused whole with FrameError.
+
+        ``offloads``, if given, holds one ``(csum, mss)`` per frame: the
+        NDIS_TCP_IP_CHECKSUM_PACKET_INFO value and the large-send MSS its
+        packet carries as per-packet info (0, 0: none).  A frame with an MSS
+        may be up to 64 KiB.
         """
         self._require_open()
         frames = [bytes(f) for f in frames]
@@ -616,8 +621,13 @@ class Adapter:
         lens = ffi.new("uint32_t[]", [len(f) for f in frames])
         accepted = ffi.new("uint32_t *")
         bad = ffi.new("int32_t *")
-        self._check_fault(self._c.np_api_adapter_send(self._handle, data, lens, len(frames),
-                                                  accepted, bad))
+        info = ffi.NULL
+        if offloads is not None:
+            if len(offloads) != len(frames):
+                raise ValueError(f"{len(offloads)} offloads for {len(frames)} frames")
+            info = ffi.new("struct np_api_tx_offload[]", [list(o) for o in offloads])
+        self._check_fault(self._c.np_api_adapter_send_offload(
+            self._handle, data, lens, info, len(frames), accepted, bad))
         if bad[0] >= 0:
             length = len(frames[bad[0]])
             why = ("shorter than an Ethernet header (14 bytes)" if length < 14 else
@@ -646,6 +656,12 @@ class Adapter:
         """Plug or unplug the cable: the PHY raises a link-change interrupt."""
         self._require_open()
         self._c.np_api_adapter_set_link(self._handle, int(bool(up)))
+
+    def corrupt_checksums(self, count=1):
+        """Debug: the next ``count`` checksums the mock NIC fills in go out
+        wrong (a receiver's negative control)."""
+        self._require_open()
+        self._c.np_api_adapter_corrupt_checksums(self._handle, count)
 
     def stall_tx(self, stalled=True):
         """Wedge the mock NIC's TX engine (until a reset): what

@@ -23,13 +23,14 @@ import os
 
 import trio
 
-from . import drivers, errors
+from . import drivers, errors, offload, tap
 from ._binding import ffi, lib
 from .driver import DriverImage, OidResult
 
 DEFAULT_MAC = "02:4e:50:00:00:01"
 PUMP_COUNTERS = ("tap_in", "tap_out", "tap_out_dropped", "tap_runts", "wire_in",
-                 "wire_runts", "tap_error", "wire_error")
+                 "wire_runts", "tap_error", "wire_error", "tap_large_sends",
+                 "gso_segmented", "gso_dropped", "csum_filled")
 # Per-entry-point stack marks on one call in this many (the first of each
 # is always measured): a measured call costs ~2 us, an unmeasured one ~10 ns.
 STACK_SAMPLING = 64
@@ -73,6 +74,7 @@ class InProcessAdapter:
         self.leaks = None
         self.violations_at_halt = None
         self.faulted = trio.Event()
+        self.offloads = offload.Offloads()      # what negotiate_offloads enabled
         # Called with [(time_ns, direction, frame)] after each service round
         # while capturing (set_capture).
         self.capture_sink = None
@@ -299,18 +301,22 @@ class InProcessAdapter:
 
     # -- frames ------------------------------------------------------------------
 
-    async def send(self, frames):
-        """Send a batch; waits (servicing completions) until all are accepted."""
+    async def send(self, frames, offloads=None):
+        """Send a batch; waits (servicing completions) until all are accepted.
+        ``offloads`` as for Adapter.send."""
         frames = list(frames)
+        offloads = None if offloads is None else list(offloads)
         while frames:
             self._check()
             try:
-                accepted = self.adapter.send(frames)
+                accepted = self.adapter.send(frames, offloads)
             except errors.DriverError as exc:
                 self._record_fault(exc)
                 raise
             self._kick()
             frames = frames[accepted:]
+            if offloads is not None:
+                offloads = offloads[accepted:]
             if frames:
                 await trio.sleep(0)
             else:
@@ -424,6 +430,38 @@ class InProcessAdapter:
     def stats(self):
         return self.adapter.stats()
 
+    async def negotiate_offloads(self, *, wire_tap=False, tell_linux=True):
+        """Enable what the driver offloads that the TAP maps (ndisproxy.offload)
+        and tell Linux, so GSO frames and partial checksums reach the pump.
+        With ``wire_tap`` the cable's TAP takes GSO frames too (the pump cuts
+        them: a cable carries segments).  Returns the Offloads in effect.
+
+        Without ``tell_linux`` the TAPs are left alone: a sandboxed host may
+        not reconfigure them, and whoever may calls ``offload.configure_taps``.
+        Linux's GSO frames should fit the driver's large sends: that too sets
+        the TAP's GSO maximum; until then the pump cuts bigger ones."""
+        none = offload.Offloads()
+        p = self.pump_state
+        if p is None or p.tap_fd < 0 or p.tap_vnet_hdr < tap.VNET_HDR_LEN:
+            return none
+        answer = await self.query_oid("OID_TCP_TASK_OFFLOAD", offload.QUERY_LENGTH)
+        if not answer.ok:
+            return none
+        try:
+            offered = offload.parse(answer.data)
+        except ValueError:
+            return none
+        result = await self.set_oid("OID_TCP_TASK_OFFLOAD", offload.set_buffer(offered))
+        if not result.ok:
+            return none
+        p.lso_max = offered.large_send_max
+        p.offloads = offered.pump_flags()
+        self.offloads = offered
+        if tell_linux:
+            wire = p.wire_fd if wire_tap and p.wire_vnet_hdr >= tap.VNET_HDR_LEN else -1
+            offload.configure_taps(offered, p.tap_fd, wire, link=False)
+        return offered
+
     def pump_counters(self):
         """What the C pump moved (``PUMP_COUNTERS``), or None without one."""
         if self.pump_state is None:
@@ -448,7 +486,7 @@ async def open_adapter(driver="mocknic", *, parameters=None, stack_size=64 * 102
                        mac=DEFAULT_MAC, packet_filter=None, tap_fd=None, wire_fd=None,
                        vxlan=None, vnet_hdr=10, wire_vnet_hdr=None, on_carrier=None,
                        image_data=None, deadlines=None, verifier_fatal=(), hang_check=None,
-                       helpers=None):
+                       helpers=None, offloads=False, offloads_tell_linux=True):
     """Load ``driver`` (a bundled name or a path), bring up one adapter on the
     mock NIC, and service it until the block exits; then halt it (reporting
     leaks to the verifier) and unload the image.
@@ -468,7 +506,10 @@ async def open_adapter(driver="mocknic", *, parameters=None, stack_size=64 * 102
     to seconds; ``verifier_fatal`` names verifier findings that stop the
     driver; ``hang_check`` is the CheckForHang period in seconds (default:
     the driver's, as NDIS does; 0: never).  ``helpers`` ({name: bytes})
-    are helper DLLs the image imports (else they are read from beside it)."""
+    are helper DLLs the image imports (else they are read from beside it).
+    With ``offloads`` the TAPs take GSO frames and partial checksums, mapped
+    onto what the driver offloads (InProcessAdapter.negotiate_offloads; the
+    TAPs are left to the caller without ``offloads_tell_linux``)."""
     path = driver if os.sep in str(driver) or str(driver).endswith(".sys") \
         else drivers.path(driver)
     image = DriverImage.load(path, stack_size=stack_size, data=image_data, helpers=helpers)
@@ -498,6 +539,9 @@ async def open_adapter(driver="mocknic", *, parameters=None, stack_size=64 * 102
                     packet_filter = (lib.NDIS_PACKET_TYPE_DIRECTED
                                      | lib.NDIS_PACKET_TYPE_BROADCAST)
                 await nic.set_packet_filter(packet_filter)
+                if offloads:
+                    await nic.negotiate_offloads(wire_tap=True,
+                                                 tell_linux=offloads_tell_linux)
                 try:
                     yield nic
                 finally:

@@ -7,7 +7,8 @@ installs the seccomp allowlist (ndisproxy.seccomp); the fork server already
 dropped every capability.  Then it runs each adapter with
 ndisproxy.host.open_adapter and talks to the proxy in JSON messages:
 
-    <- {"event": "up", "adapter": NAME, "mac": "02:...", "max_frame": N, "pid": PID}
+    <- {"event": "up", "adapter": NAME, "mac": "02:...", "max_frame": N, "pid": PID,
+        "offloads": {what the driver offloads: ndisproxy.offload.Offloads' fields}}
     <- {"event": "carrier", "adapter": NAME, "up": BOOL}
     <- {"event": "log", "adapter": NAME, "lines": [DbgPrint lines]}
     <- {"event": "reset", "adapter": NAME, "reason": "...", "status": N}
@@ -124,7 +125,9 @@ class _Host:
                                 **wire, vnet_hdr=spec.get("vnet_hdr", 10),
                                 on_carrier=carrier, deadlines=spec.get("deadlines"),
                                 verifier_fatal=spec.get("verifier_fatal") or (),
-                                hang_check=spec.get("hang_check")) as nic:
+                                hang_check=spec.get("hang_check"),
+                                offloads=spec.get("offloads", True),
+                                offloads_tell_linux=False) as nic:
             self.nics[name] = nic
             nic.on_log = lambda lines: self._events_in.send_nowait(
                 {"event": "log", "adapter": name, "lines": lines})
@@ -134,6 +137,7 @@ class _Host:
             address = (await nic.query_oid("OID_802_3_CURRENT_ADDRESS", 6)).data
             await self.send({"event": "up", "adapter": name, "pid": os.getpid(),
                              "mac": address.hex(":"), "max_frame": nic.adapter.max_frame,
+                             "offloads": dataclasses.asdict(nic.offloads),
                              "sandbox": SANDBOX})
             task_status.started()
             await nic.faulted.wait()

@@ -565,6 +565,21 @@ def set_up(name, up):
                        lambda m: bool(m["flags"] & _NET_IFF_UP), bool(up))
 
 
+def set_gso_max_size(fd, size):
+    """Tell Linux the largest GSO frame to hand the TAP ``fd`` is attached
+    to (IFLA_GSO_MAX_SIZE, bytes of IP packet): what the NIC behind it takes
+    as one large send.  Read back."""
+    if not isinstance(size, int) or not 0 < size <= 65536:
+        raise ValueError(f"GSO size {size!r}: 1..65536 bytes")
+    name = _getiff(fd)[0]
+    with _ipr() as ipr:
+        msg = _get(ipr, name)
+        if msg is None:
+            raise TapError(f"{name}: no such interface", _errno.ENODEV)
+        _set_and_check(ipr, name, msg["index"], "GSO maximum size", {"gso_max_size": size},
+                       lambda m: m.get_attr("IFLA_GSO_MAX_SIZE"), size)
+
+
 def set_mac(name, mac):
     """Set the link's MAC (e.g. to the driver's permanent address), read
     back.  A TAP takes it while up."""

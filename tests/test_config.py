@@ -369,7 +369,8 @@ def test_vxlan_adapters_that_could_not_be_told_apart(tmp_path):
      'unknown key, did you mean "socket"? (allowed: socket, log_level, group, admin_group, host_user, driver_store, heartbeat)'),
     (adapter('drvier = "x"'), "adapter[0].drvier",
      'unknown key, did you mean "driver"? (allowed: name, driver, stack_size, mtu, isolation, '
-     'host, existing_tap, keep_on_stop, mac, wire, parameters, restart, deadlines, verifier_fatal, hang_check)'),
+     'host, existing_tap, keep_on_stop, mac, wire, parameters, restart, deadlines, verifier_fatal, '
+     'hang_check, offloads)'),
     (adapter(wire='kind = "loopback"\nvnii = 3'), "adapter[0].wire.vnii",
      'unknown key, did you mean "vni"? (allowed: kind, ifname, netns, local, remote, vni)'),
     (adapter('"odd key" = 1'), 'adapter[0]."odd key"', "unknown key"),

@@ -50,6 +50,9 @@ NOT_IN_MINGW = {
     "OID_GEN_RESET_VERIFY_PARAMETERS",
     # our own spelling of xfilter.h's ETH_LENGTH_OF_ADDRESS
     "NDIS_ETH_LENGTH_OF_ADDRESS",
+    # ntddndis.h's task offload OID and version, not in mingw's headers
+    "OID_TCP_TASK_OFFLOAD",
+    "NDIS_TASK_OFFLOAD_VERSION",
 }
 
 # (struct, field or None for sizeof, value in the DDK for x64 NDIS 5.1)
@@ -144,6 +147,19 @@ LAYOUTS = [
     ("NDIS_MINIPORT_TIMER", None, 160),
     ("NDIS_MINIPORT_INTERRUPT", None, 152),
     ("NDIS_PHYSICAL_ADDRESS", None, 8),
+    ("NDIS_TASK_OFFLOAD_HEADER", None, 28),
+    ("NDIS_TASK_OFFLOAD_HEADER", "OffsetFirstTask", 12),
+    ("NDIS_TASK_OFFLOAD_HEADER", "EncapsulationFormat", 16),
+    ("NDIS_TASK_OFFLOAD", None, 24),
+    ("NDIS_TASK_OFFLOAD", "OffsetNextTask", 12),
+    ("NDIS_TASK_OFFLOAD", "TaskBufferLength", 16),
+    ("NDIS_TASK_OFFLOAD", "TaskBuffer", 20),
+    ("NDIS_TASK_TCP_IP_CHECKSUM", None, 16),
+    ("NDIS_TASK_TCP_IP_CHECKSUM", "V6Receive", 12),
+    ("NDIS_TASK_TCP_LARGE_SEND", None, 16),
+    ("NDIS_TASK_TCP_LARGE_SEND", "MinSegmentCount", 8),
+    ("NDIS_TASK_TCP_LARGE_SEND", "IpOptions", 13),
+    ("NDIS_TCP_IP_CHECKSUM_PACKET_INFO", None, 4),
 ]
 
 

@@ -331,7 +331,8 @@ async def test_a_kernel_vxlan_peer(require_net, version, port, isolation):  # no
             assert again.returncode == 0, again.stdout + again.stderr
             stats = (await daemon.request(name, "stats"))["adapters"][name]
             assert stats["violations"] == []
-            assert stats["pump"]["wire_in"] > 10_000 and stats["pump"]["tap_in"] > 10_000
+            # what went out left as large sends (about 64 KB each), cut by the NIC
+            assert stats["pump"]["wire_in"] > 10_000 and stats["pump"]["tap_in"] > 500
             nursery.cancel_scope.cancel()
         assert tap.find_tap(name) is None                              # removed at stop
     finally:

@@ -52,6 +52,9 @@
 #define MN_DEVICE_ID		0x7C	/* RO: MN_ID */
 #define MN_RX_BUF_LEN		0x80	/* bytes in every RX descriptor's buffer */
 #define MN_PHY_LINK		0x84	/* RO for the driver: what the cable says */
+#define MN_RXCSUM		0x88	/* receive checksum checking (MN_RXCSUM_*) */
+#define MN_STAT_TSO_FRAMES	0x8C	/* RO: frames segmented by the TX engine */
+#define MN_STAT_RX_CSUM_BAD	0x90	/* RO: frames that failed a checksum check */
 
 #define MN_ID			0x4e504e31U	/* "NPN1" */
 #define MN_MC_SLOTS		32
@@ -86,11 +89,15 @@ struct mn_tx_desc {
 	unsigned short length;		/* bytes in this buffer */
 	unsigned char cmd;		/* MN_TXD_* */
 	unsigned char status;		/* MN_TXS_*, written by the device */
-	unsigned int reserved;
+	unsigned short mss;		/* with MN_TXD_TSE: TCP payload per segment */
+	unsigned short reserved;
 };
 
 #define MN_TXD_EOP		0x01	/* last buffer of a frame */
+#define MN_TXD_IPCS		0x02	/* fill in the IPv4 header checksum */
+#define MN_TXD_L4CS		0x04	/* fill in the TCP or UDP checksum */
 #define MN_TXD_RS		0x08	/* report status: set DD and raise TX_DONE */
+#define MN_TXD_TSE		0x10	/* TCP segmentation: cut into mss-byte segments */
 #define MN_TXS_DD		0x01	/* descriptor done */
 #define MN_TXS_ERR		0x02	/* frame dropped (bad length or address) */
 
@@ -99,11 +106,28 @@ struct mn_rx_desc {
 	unsigned short length;		/* written by the device */
 	unsigned char status;		/* MN_RXS_* */
 	unsigned char errors;
-	unsigned int reserved;
+	unsigned char csum;		/* MN_RXC_*: what MN_RXCSUM had checked */
+	unsigned char reserved[3];
 };
 
 #define MN_RXS_DD		0x01
 #define MN_RXS_EOP		0x02	/* always set: a frame fits one buffer */
+
+/* MN_RXCSUM, and the RX descriptor's csum byte */
+#define MN_RXCSUM_EN		0x00000001U	/* check IPv4, TCP and UDP checksums */
+#define MN_RXC_IP		0x01	/* IPv4 header checksum checked */
+#define MN_RXC_TCP		0x02	/* TCP checksum checked */
+#define MN_RXC_UDP		0x04	/* UDP checksum checked */
+#define MN_RXC_IP_BAD		0x10	/* ... and the IPv4 one was wrong */
+#define MN_RXC_L4_BAD		0x20	/* ... and the TCP or UDP one was wrong */
+
+/*
+ * TCP segmentation (MN_TXD_TSE): a frame of up to MN_TSO_MAX_FRAME bytes
+ * goes out as segments of at most mss payload bytes, each with its own
+ * copy of the headers, IPv4 id + 1 per segment, sequence numbers advanced,
+ * FIN and PSH only on the last, and every checksum filled in.
+ */
+#define MN_TSO_MAX_FRAME	65536
 
 /*
  * Frames longer than MN_MAX_FRAME are dropped at transmit (TX_ERRORS, the

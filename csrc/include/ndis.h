@@ -256,6 +256,93 @@ typedef struct _NDIS_PACKET_EXTENSION {
 	PVOID NdisPacketInfo[MaxPerPacketInfo];
 } NDIS_PACKET_EXTENSION, *PNDIS_PACKET_EXTENSION;
 
+/*
+ * Task offload (OID_TCP_TASK_OFFLOAD).  The query answers a header and a
+ * chain of tasks, each OffsetNextTask bytes after the one before (0 ends
+ * it; OffsetFirstTask counts from the header); the set hands back the
+ * chain of tasks the protocol wants enabled.
+ */
+typedef ULONG NDIS_TASK;		/* TcpIpChecksumNdisTask, ... */
+typedef ULONG NDIS_ENCAPSULATION;	/* IEEE_802_3_Encapsulation, ... */
+
+typedef struct _NDIS_ENCAPSULATION_FORMAT {
+	NDIS_ENCAPSULATION Encapsulation;
+	struct {
+		ULONG FixedHeaderSize:1;
+		ULONG Reserved:31;
+	} Flags;
+	ULONG EncapsulationHeaderSize;
+} NDIS_ENCAPSULATION_FORMAT, *PNDIS_ENCAPSULATION_FORMAT;
+
+typedef struct _NDIS_TASK_OFFLOAD_HEADER {
+	ULONG Version;
+	ULONG Size;
+	ULONG Reserved;
+	ULONG OffsetFirstTask;
+	NDIS_ENCAPSULATION_FORMAT EncapsulationFormat;
+} NDIS_TASK_OFFLOAD_HEADER, *PNDIS_TASK_OFFLOAD_HEADER;
+
+typedef struct _NDIS_TASK_OFFLOAD {
+	ULONG Version;
+	ULONG Size;
+	NDIS_TASK Task;
+	ULONG OffsetNextTask;
+	ULONG TaskBufferLength;
+	UCHAR TaskBuffer[1];
+} NDIS_TASK_OFFLOAD, *PNDIS_TASK_OFFLOAD;
+
+typedef struct _NDIS_TASK_TCP_IP_CHECKSUM {
+	struct {
+		ULONG IpOptionsSupported:1;
+		ULONG TcpOptionsSupported:1;
+		ULONG TcpChecksum:1;
+		ULONG UdpChecksum:1;
+		ULONG IpChecksum:1;
+	} V4Transmit, V4Receive;
+	struct {
+		ULONG IpOptionsSupported:1;
+		ULONG TcpOptionsSupported:1;
+		ULONG TcpChecksum:1;
+		ULONG UdpChecksum:1;
+	} V6Transmit, V6Receive;
+} NDIS_TASK_TCP_IP_CHECKSUM, *PNDIS_TASK_TCP_IP_CHECKSUM;
+
+typedef struct _NDIS_TASK_TCP_LARGE_SEND {
+	ULONG Version;			/* NDIS_TASK_TCP_LARGE_SEND_V0 */
+	ULONG MaxOffLoadSize;
+	ULONG MinSegmentCount;
+	BOOLEAN TcpOptions;
+	BOOLEAN IpOptions;
+} NDIS_TASK_TCP_LARGE_SEND, *PNDIS_TASK_TCP_LARGE_SEND;
+
+/*
+ * NdisPacketInfo[TcpIpChecksumPacketInfo], cast to and from a PVOID:
+ * what to fill in on a send, what the NIC checked on a receive.  On a send,
+ * NdisPacketInfo[TcpLargeSendPacketInfo] is the MSS; at completion the
+ * miniport writes the TCP payload bytes it sent into the same slot.
+ */
+typedef struct _NDIS_TCP_IP_CHECKSUM_PACKET_INFO {
+	union {
+		struct {
+			ULONG NdisPacketChecksumV4:1;
+			ULONG NdisPacketChecksumV6:1;
+			ULONG NdisPacketTcpChecksum:1;
+			ULONG NdisPacketUdpChecksum:1;
+			ULONG NdisPacketIpChecksum:1;
+		} Transmit;
+		struct {
+			ULONG NdisPacketTcpChecksumFailed:1;
+			ULONG NdisPacketUdpChecksumFailed:1;
+			ULONG NdisPacketIpChecksumFailed:1;
+			ULONG NdisPacketTcpChecksumSucceeded:1;
+			ULONG NdisPacketUdpChecksumSucceeded:1;
+			ULONG NdisPacketIpChecksumSucceeded:1;
+			ULONG NdisPacketLoopback:1;
+		} Receive;
+		ULONG Value;
+	};
+} NDIS_TCP_IP_CHECKSUM_PACKET_INFO, *PNDIS_TCP_IP_CHECKSUM_PACKET_INFO;
+
 #define NDIS_OOB_DATA_FROM_PACKET(p)					\
 	((PNDIS_PACKET_OOB_DATA)((PUCHAR)(p) + (p)->Private.NdisPacketOobOffset))
 #define NDIS_PACKET_EXTENSION_FROM_PACKET(p)				\
@@ -758,6 +845,11 @@ NDIS_SIZE(NDIS_PACKET, 104);
 NDIS_LAYOUT(NDIS_PACKET, MiniportReserved, 48);
 NDIS_LAYOUT(NDIS_PACKET, ProtocolReserved, 96);
 NDIS_SIZE(NDIS_PACKET_OOB_DATA, 40);
+NDIS_SIZE(NDIS_TASK_OFFLOAD_HEADER, 28);
+NDIS_SIZE(NDIS_TASK_OFFLOAD, 24);
+NDIS_SIZE(NDIS_TASK_TCP_IP_CHECKSUM, 16);
+NDIS_SIZE(NDIS_TASK_TCP_LARGE_SEND, 16);
+NDIS_SIZE(NDIS_TCP_IP_CHECKSUM_PACKET_INFO, 4);
 NDIS_SIZE(NDIS_CONFIGURATION_PARAMETER, 24);
 NDIS_SIZE(NDIS51_MINIPORT_CHARACTERISTICS, 240);
 NDIS_LAYOUT(NDIS_MINIPORT_BLOCK, MiniportAdapterContext, 24);

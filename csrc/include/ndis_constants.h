@@ -241,6 +241,22 @@
 #define OID_802_3_XMIT_LATE_COLLISIONS		0x01020207U
 
 /* Power management OIDs */
+/* Task offload (NDIS 5.1, ntddndis.h): the query answers an NDIS_TASK_OFFLOAD_HEADER */
+#define OID_TCP_TASK_OFFLOAD			0xFC010201U
+#define NDIS_TASK_OFFLOAD_VERSION		1
+#define NDIS_TASK_TCP_LARGE_SEND_V0		0
+
+/* NDIS_TASK */
+#define TcpIpChecksumNdisTask			0
+#define IpSecNdisTask				1
+#define TcpLargeSendNdisTask			2
+#define MaxNdisTask				3
+
+/* NDIS_ENCAPSULATION */
+#define UNSPECIFIED_Encapsulation		0
+#define NULL_Encapsulation			1
+#define IEEE_802_3_Encapsulation		2
+
 #define OID_PNP_CAPABILITIES			0xFD010100U
 #define OID_PNP_SET_POWER			0xFD010101U
 #define OID_PNP_QUERY_POWER			0xFD010102U

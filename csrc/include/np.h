@@ -473,6 +473,32 @@ void np_capture_frame(struct np_adapter *a, int direction, const uint8_t *frame,
 
 void np_mocknic_free(struct np_device *dev);
 
+/* ---- checksum and segmentation offload (offload.c) --------------------------- */
+
+/* What to fill in (np_offload_fill) and what was checked (np_offload_check). */
+#define NP_CSUM_IP		0x01	/* the IPv4 header checksum */
+#define NP_CSUM_TCP		0x02
+#define NP_CSUM_UDP		0x04
+#define NP_CSUM_IP_BAD		0x10	/* checked, and wrong */
+#define NP_CSUM_L4_BAD		0x20
+
+/* Offsets into a frame: network header, transport header, payload, end of IP. */
+struct np_l4 {
+	uint32_t l3, l4, payload, end;
+	uint8_t proto;			/* 6 or 17; 0: neither, or a later fragment */
+	uint8_t v4;
+};
+
+typedef void (*np_offload_emit)(void *ctx, uint8_t *frame, uint32_t len);
+
+int np_offload_parse(const uint8_t *f, uint32_t len, struct np_l4 *h);
+void np_offload_fill(uint8_t *f, uint32_t len, uint32_t what);
+uint32_t np_offload_check(const uint8_t *f, uint32_t len);
+int np_offload_partial(uint8_t *f, uint32_t len, struct np_l4 *h);
+uint32_t np_offload_segment(const uint8_t *f, uint32_t len, uint32_t mss,
+			    uint8_t *seg, uint32_t seg_room,
+			    np_offload_emit emit, void *ctx);
+
 /* ---- wire-to-indication latency (latency.c) --------------------------------- */
 
 #define NP_LAT_FIFO		2048	/* > RX descriptors + device backlog */
@@ -512,7 +538,8 @@ uint32_t np_pump_round(struct np_adapter *a, struct np_api_pump *p,
 		       int *progress);
 
 #define NP_TX_SLOTS		256
-#define NP_TX_SLOT_DATA		9216	/* MTU 9000 + header + VLAN tag, rounded */
+#define NP_TX_FRAME_MAX		9216	/* MTU 9000 + header + VLAN tag, rounded */
+#define NP_TX_SLOT_DATA		65536	/* a large send: NP_TX_FRAME_MAX without one */
 
 struct np_tx_slot;
 

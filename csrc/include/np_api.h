@@ -95,6 +95,7 @@ struct np_api_event {
 	uint64_t packet;
 	uint32_t len;
 	uint32_t offset;
+	uint32_t csum_ok;		/* receive: the NIC checked its checksums */
 	uint8_t data[32];
 };
 
@@ -141,6 +142,9 @@ struct np_api_stats {
 	uint64_t dpcs;
 	uint64_t tx_outstanding;
 	uint64_t captured;		/* frames copied for capture */
+	uint64_t tx_large_sends;	/* frames sent with an MSS (large send) */
+	uint64_t rx_csum_good;		/* indicated with TCP/UDP checksum succeeded */
+	uint64_t rx_csum_failed;	/* indicated with a checksum failed */
 	uint64_t capture_dropped;	/* frames the capture ring had no room for */
 };
 
@@ -162,6 +166,19 @@ struct np_api_device_counters {
 	uint32_t vxlan_rx_bad_flags;	/* the I flag (0x08) clear */
 	uint32_t vxlan_rx_bad_vni;	/* a VNI other than the wire's */
 	uint32_t vxlan_rx_oversize;	/* over the pump's 9280-byte frame buffer */
+	uint32_t tso_frames;		/* frames the TX engine segmented */
+	uint32_t rx_csum_bad;		/* received with a wrong checksum */
+};
+
+/*
+ * What a sent frame asks of the NIC: the per-packet info NDIS 5.1 hands a
+ * miniport.  csum is an NDIS_TCP_IP_CHECKSUM_PACKET_INFO's Value; mss, if
+ * not 0, makes the frame a large send of up to 64 KiB, cut into segments
+ * of mss payload bytes.
+ */
+struct np_api_tx_offload {
+	uint32_t csum;
+	uint32_t mss;
 };
 
 /* One np_api_adapter_pump() call: fds in, what moved out (accumulating). */
@@ -181,7 +198,21 @@ struct np_api_pump {
 	int32_t wire_error;
 	uint32_t events_pending;	/* control events wait in events() */
 	uint32_t tx_free;		/* host send packets free after the call */
+	/*
+	 * NP_PUMP_OFFLOAD_*: what the driver was told to offload (by
+	 * OID_TCP_TASK_OFFLOAD), so what the TAP's vnet headers map onto.
+	 */
+	uint32_t offloads;
+	uint32_t lso_max;		/* the MaxOffLoadSize the driver took */
+	uint64_t tap_large_sends;	/* GSO frames handed over as large sends */
+	uint64_t gso_segmented;		/* GSO frames the host cut into segments */
+	uint64_t gso_dropped;		/* segments no send packet was free for */
+	uint64_t csum_filled;		/* checksums the host filled in */
 };
+
+/* struct np_api_pump.offloads: TCP/UDP checksums (IPv4, IPv6); TCP/IPv4 large send */
+#define NP_PUMP_OFFLOAD_CSUM 1
+#define NP_PUMP_OFFLOAD_LSO4 2
 
 /* A helper DLL the driver imports, found by the caller (np_api_image_helpers). */
 struct np_api_helper {
@@ -257,7 +288,14 @@ void np_api_adapter_set_irq_line(struct np_adapter *a, int level);
 uint32_t np_api_adapter_send(struct np_adapter *a, const uint8_t *data,
 			     const uint32_t *lens, uint32_t count,
 			     uint32_t *accepted, int32_t *bad_index);
+uint32_t np_api_adapter_send_offload(struct np_adapter *a, const uint8_t *data,
+				     const uint32_t *lens,
+				     const struct np_api_tx_offload *offload,
+				     uint32_t count, uint32_t *accepted,
+				     int32_t *bad_index);
 uint32_t np_api_adapter_max_frame(struct np_adapter *a);
+/* Debug: the next n checksums the mock NIC fills in go out wrong. */
+void np_api_adapter_corrupt_checksums(struct np_adapter *a, uint32_t n);
 void np_api_adapter_stats(struct np_adapter *a, struct np_api_stats *out);
 int np_api_adapter_attach_mocknic(struct np_adapter *a, const uint8_t *mac);
 void np_api_adapter_set_link(struct np_adapter *a, int up);

@@ -3,8 +3,10 @@
  * datapath.c - frames out and in: SendPackets, the ISR, the DPC
  * (HandleInterrupt) and ReturnPacket.
  *
- * TX: each frame is copied into its descriptor's bounce buffer (one
- * descriptor a frame, EOP|RS), the doorbell (TX_TAIL) is written once per
+ * TX: each frame is copied into its descriptors' bounce buffers (one
+ * descriptor a frame, EOP|RS, unless it is a large send longer than a
+ * buffer: then as many as it fills, EOP on the last, the offload bits and
+ * MSS on all), the doorbell (TX_TAIL) is written once per
  * call, and each packet is completed exactly once, when its descriptor
  * comes back with DD: normally right after the doorbell, as the device
  * transmits inside that write, else from the DPC or the watchdog.  Packets
@@ -32,11 +34,18 @@ static ULONG mn_tx_free(const struct mn_adapter *a)
 	       (a->tx_use + a->tx_count - a->tx_clean) % a->tx_count;
 }
 
+/* Descriptors a frame of len bytes fills. */
+static ULONG mn_tx_descs(const struct mn_adapter *a, ULONG len)
+{
+	return len ? (len + a->tx_buf_len - 1) / a->tx_buf_len : 1;
+}
+
 /*
- * Copies the packet's buffer chain into dst.  Returns the frame length, or
- * 0 if a buffer is unmapped or the chain does not add up.
+ * Copies the packet's buffer chain into the bounce buffers of the
+ * descriptors from tx_use on, tx_buf_len bytes to each.  Returns the
+ * frame length, or 0 if a buffer is unmapped or the chain does not add up.
  */
-static ULONG mn_tx_gather(PNDIS_PACKET p, PUCHAR dst, ULONG room)
+static ULONG mn_tx_gather(struct mn_adapter *a, PNDIS_PACKET p)
 {
 	PNDIS_BUFFER b;
 	UINT total, len;
@@ -44,15 +53,22 @@ static ULONG mn_tx_gather(PNDIS_PACKET p, PUCHAR dst, ULONG room)
 	ULONG done = 0;
 
 	NdisQueryPacket(p, NULL, NULL, &b, &total);
-	if (total > room)
+	if (mn_tx_descs(a, total) > a->tx_count - 1)
 		return 0;
 	while (b) {
 		NdisQueryBufferSafe(b, &va, &len, MN_PAGE_PRIORITY);
-		if (len) {
-			if (!va || len > total - done)
-				return 0;
-			NdisMoveMemory(dst + done, va, len);
-			done += len;
+		if (len && (!va || len > total - done))
+			return 0;
+		while (len) {
+			ULONG in_slot = done % a->tx_buf_len;
+			ULONG at = (a->tx_use + done / a->tx_buf_len) % a->tx_count;
+			ULONG n = a->tx_buf_len - in_slot < len ?
+				  a->tx_buf_len - in_slot : len;
+
+			NdisMoveMemory(a->tx_slots[at].va + in_slot, va, n);
+			va = (PUCHAR)va + n;
+			len -= n;
+			done += n;
 		}
 		NdisGetNextBuffer(b, &b);
 	}
@@ -64,30 +80,51 @@ static ULONG mn_tx_fill(struct mn_adapter *a, struct mn_pkt_list *failed)
 {
 	ULONG filled = 0;
 
-	while (a->txq.head && mn_tx_free(a)) {
-		PNDIS_PACKET p = mn_list_pop(&a->txq);
-		ULONG at = a->tx_use;
-		struct mn_tx_slot *s = &a->tx_slots[at];
-		volatile struct mn_tx_desc *d = &a->tx_ring[at];
-		ULONG len = mn_tx_gather(p, s->va, a->tx_buf_len);
+	while (a->txq.head) {
+		PNDIS_PACKET p = a->txq.head;
+		ULONG len, ndesc, k, first = a->tx_use;
+		USHORT mss;
+		UCHAR cmd;
+		UINT total;
 
+		NdisQueryPacketLength(p, &total);
+		ndesc = mn_tx_descs(a, total);
+		if (ndesc > mn_tx_free(a) && ndesc <= a->tx_count - 1)
+			break;			/* waits for the next reap */
+		mn_list_pop(&a->txq);
+		len = mn_tx_gather(a, p);
 		if (len < MN_ETH_HLEN) {
 			a->xmit_error++;
 			mn_list_append(failed, p);
 			continue;
 		}
-		d->addr = (ULONGLONG)s->pa.QuadPart;
-		if (a->fault_bad_dma) {
-			a->fault_bad_dma = FALSE;
-			d->addr = MN_BAD_DMA_ADDR;
-			DbgPrint("mocknic: fault %lu (bad DMA) fired: TX descriptor %lu gets bus address 0x%I64x\n",
-				 MN_FAULT_BAD_DMA, at, (ULONGLONG)MN_BAD_DMA_ADDR);
+		cmd = mn_offload_tx_cmd(a, p, &mss);
+		for (k = 0; k < ndesc; k++) {
+			ULONG at = (first + k) % a->tx_count;
+			struct mn_tx_slot *s = &a->tx_slots[at];
+			volatile struct mn_tx_desc *d = &a->tx_ring[at];
+			BOOLEAN last = k == ndesc - 1;
+
+			d->addr = (ULONGLONG)s->pa.QuadPart;
+			if (a->fault_bad_dma) {
+				a->fault_bad_dma = FALSE;
+				d->addr = MN_BAD_DMA_ADDR;
+				DbgPrint("mocknic: fault %lu (bad DMA) fired: TX descriptor %lu gets bus address 0x%I64x\n",
+					 MN_FAULT_BAD_DMA, at, (ULONGLONG)MN_BAD_DMA_ADDR);
+			}
+			d->length = (USHORT)(last ? len - k * a->tx_buf_len :
+					     a->tx_buf_len);
+			d->cmd = cmd | MN_TXD_RS | (last ? MN_TXD_EOP : 0);
+			d->mss = mss;
+			d->status = 0;
+			s->packet = last ? p : NULL;
+			s->part = !last;
+			s->lso_payload = 0;
 		}
-		d->length = (USHORT)len;
-		d->cmd = MN_TXD_EOP | MN_TXD_RS;
-		d->status = 0;
-		s->packet = p;
-		a->tx_use = (at + 1) % a->tx_count;
+		if (cmd & MN_TXD_TSE)
+			a->tx_slots[(first + ndesc - 1) % a->tx_count].lso_payload =
+				mn_offload_tcp_payload(a->tx_slots[first].va, len);
+		a->tx_use = (first + ndesc) % a->tx_count;
 		filled++;
 	}
 	return filled;
@@ -108,6 +145,10 @@ static void mn_tx_clean(struct mn_adapter *a, struct mn_tx_done *done)
 		d->status = 0;
 		s->packet = NULL;
 		a->tx_clean = (at + 1) % a->tx_count;
+		if (s->part) {
+			s->part = FALSE;
+			continue;		/* its frame ends further on */
+		}
 		if (!p) {
 			DbgPrint("mocknic: TX descriptor %lu completed without a packet\n", at);
 			continue;
@@ -118,6 +159,10 @@ static void mn_tx_clean(struct mn_adapter *a, struct mn_tx_done *done)
 			continue;
 		}
 		a->xmit_ok++;
+		/* A large send's completion says how much TCP payload went. */
+		if (s->lso_payload)
+			NDIS_PER_PACKET_INFO_FROM_PACKET(p, TcpLargeSendPacketInfo) =
+				(PVOID)(ULONG_PTR)s->lso_payload;
 		mn_list_append(&done->ok, p);
 		if (a->fault_double_complete && !done->twice) {
 			a->fault_double_complete = FALSE;
@@ -198,7 +243,11 @@ VOID NDISAPI mn_send_packets(NDIS_HANDLE ctx, PPNDIS_PACKET packets, UINT count)
 
 		NDIS_SET_PACKET_STATUS(p, NDIS_STATUS_PENDING);
 		NdisQueryPacketLength(p, &len);
-		if (len < MN_ETH_HLEN || len > a->max_frame) {
+		if (len < MN_ETH_HLEN ||
+		    (len > a->max_frame &&
+		     !(a->lso_max && NDIS_PER_PACKET_INFO_FROM_PACKET(p,
+						TcpLargeSendPacketInfo) &&
+		       len <= a->lso_max + MN_LSO_HEADERS))) {
 			a->xmit_error++;
 			mn_list_append(&done.failed, p);
 		} else {
@@ -250,7 +299,7 @@ static ULONG mn_rx_collect(struct mn_adapter *a, PNDIS_PACKET *batch)
 		ULONG at = a->rx_clean;
 		volatile struct mn_rx_desc *d = &a->rx_ring[at];
 		struct mn_rx_buf *b = a->rx_desc_buf[at];
-		UCHAR status = d->status, errors;
+		UCHAR status = d->status, errors, csum;
 		ULONG len;
 
 		/* DD first: the rest of the descriptor is only valid after it. */
@@ -258,6 +307,7 @@ static ULONG mn_rx_collect(struct mn_adapter *a, PNDIS_PACKET *batch)
 			break;
 		len = d->length;
 		errors = d->errors;
+		csum = d->csum;
 		a->rx_desc_buf[at] = NULL;
 		d->status = 0;
 		a->rx_clean = (at + 1) % a->rx_count;
@@ -276,6 +326,8 @@ static ULONG mn_rx_collect(struct mn_adapter *a, PNDIS_PACKET *batch)
 		/* The DDK's NdisRecalculatePacketCounts: the length changed. */
 		b->packet->Private.ValidCounts = FALSE;
 		NDIS_SET_PACKET_HEADER_SIZE(b->packet, MN_ETH_HLEN);
+		NDIS_PER_PACKET_INFO_FROM_PACKET(b->packet, TcpIpChecksumPacketInfo) =
+			(PVOID)(a->rx_csum ? mn_offload_rx_info(csum) : 0);
 		if (a->rx_with_stack + 1 + MN_RX_LOW_WATER > a->rx_count) {
 			b->state = MN_RXB_LENT;
 			NDIS_SET_PACKET_STATUS(b->packet, NDIS_STATUS_RESOURCES);

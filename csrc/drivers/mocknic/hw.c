@@ -85,6 +85,7 @@ void mn_hw_configure(struct mn_adapter *a)
 	mn_wr(a, MN_MAX_FRAME, a->max_frame);
 	mn_wr(a, MN_RX_BUF_LEN, a->rx_buf_len);
 	mn_wr(a, MN_ITR, a->itr_us);
+	mn_wr(a, MN_RXCSUM, a->rx_csum ? MN_RXCSUM_EN : 0);
 	mn_hw_set_filter(a);
 	/* Whatever the table held, every slot is rewritten. */
 	a->mc_hw_count = MN_MC_SLOTS;

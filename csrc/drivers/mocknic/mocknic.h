@@ -16,6 +16,7 @@
  *   datapath.c  SendPackets, ISR, HandleInterrupt, ReturnPacket
  *   oid.c       QueryInformation, SetInformation
  *   faults.c    StackHunger and the MN_FAULT_* knobs
+ *   offload.c   OID_TCP_TASK_OFFLOAD and per-packet offload info
  *
  * IRQL: Initialize and Halt run at PASSIVE_LEVEL; the ISR at DIRQL;
  * HandleInterrupt, timers, OID requests, Reset and CheckForHang at
@@ -57,6 +58,10 @@
 #define MN_RX_RING_DEFAULT	128
 #define MN_ITR_MAX		10000		/* µs: at most 100 interrupts/s */
 #define MN_STACK_HUNGER_MAX	(1024 * 1024)	/* KiB: any stack overflows first */
+
+#define MN_LSO_MAX_PAYLOAD	64000		/* NDIS 5.1's usual MaxOffLoadSize */
+#define MN_LSO_HEADERS		(MN_ETH_HLEN + MN_VLAN_HLEN + 60 + 60)
+#define MN_LSO_MIN_SEGMENTS	2
 
 #define MN_MAX_SEND_PACKETS	32		/* OID_GEN_MAXIMUM_SEND_PACKETS */
 #define MN_RX_BATCH		32		/* packets per NdisMIndicateReceivePacket */
@@ -113,7 +118,9 @@ struct mn_rx_buf {
 
 /* One TX descriptor's software side: its bounce buffer and its packet. */
 struct mn_tx_slot {
-	PNDIS_PACKET packet;		/* in flight on this descriptor, or NULL */
+	PNDIS_PACKET packet;		/* in flight, on its frame's last descriptor */
+	BOOLEAN part;			/* a frame's descriptor before its last */
+	ULONG lso_payload;		/* a large send's TCP payload bytes */
 	PUCHAR va;
 	NDIS_PHYSICAL_ADDRESS pa;
 };
@@ -164,6 +171,8 @@ struct mn_adapter {
 	BOOLEAN fault_hang_send;
 	BOOLEAN fault_overflow_send;
 	ULONGLONG xmit_ok, xmit_error;
+	NDIS_TASK_TCP_IP_CHECKSUM tx_csum;	/* enabled by OID_TCP_TASK_OFFLOAD */
+	ULONG lso_max;			/* enabled MaxOffLoadSize; 0: no large send */
 
 	/*
 	 * RX, under rx_lock.  Descriptors [rx_clean, rx_tail) hold buffers
@@ -187,6 +196,7 @@ struct mn_adapter {
 	ULONG mc_count;
 	ULONG mc_hw_count;		/* slots valid in the device's table */
 	ULONGLONG rcv_ok, rcv_error;
+	BOOLEAN rx_csum;		/* MN_RXCSUM_EN: checksum info on receives */
 
 	/* Under lock. */
 	NDIS_SPIN_LOCK lock;
@@ -344,5 +354,14 @@ NDIS_STATUS mn_fault_request(struct mn_adapter *a, ULONG code,
 void mn_fault_release(struct mn_adapter *a);
 /* An at-once fault (OVERFLOW, WILD_WRITE, ...) here, from a data path. */
 void mn_fault_fire(struct mn_adapter *a, ULONG code);
+
+/* offload.c */
+NDIS_STATUS mn_offload_query(struct mn_adapter *a, PVOID buf, ULONG len,
+			     PULONG written, PULONG needed);
+NDIS_STATUS mn_offload_set(struct mn_adapter *a, PVOID buf, ULONG len,
+			   PULONG read, PULONG needed);
+UCHAR mn_offload_tx_cmd(struct mn_adapter *a, PNDIS_PACKET p, USHORT *mss);
+ULONG mn_offload_tcp_payload(const UCHAR *f, ULONG len);
+ULONG_PTR mn_offload_rx_info(UCHAR csum);
 
 #endif /* MOCKNIC_H */

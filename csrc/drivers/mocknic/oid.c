@@ -55,6 +55,7 @@ static const NDIS_OID mn_supported_oids[] = {
 	OID_802_3_RCV_ERROR_ALIGNMENT,
 	OID_802_3_XMIT_ONE_COLLISION,
 	OID_802_3_XMIT_MORE_COLLISIONS,
+	OID_TCP_TASK_OFFLOAD,
 	OID_MOCKNIC_FAULT,
 	OID_MOCKNIC_STACK_HUNGER,
 };
@@ -214,6 +215,8 @@ NDIS_STATUS NDISAPI mn_query_information(NDIS_HANDLE ctx, NDIS_OID oid,
 	case OID_MOCKNIC_STACK_HUNGER:
 		v.ul = a->stack_hunger_kib;
 		break;
+	case OID_TCP_TASK_OFFLOAD:
+		return mn_offload_query(a, buf, len, written, needed);
 	default:
 		return NDIS_STATUS_NOT_SUPPORTED;
 	}
@@ -280,6 +283,8 @@ NDIS_STATUS NDISAPI mn_set_information(NDIS_HANDLE ctx, NDIS_OID oid,
 	switch (oid) {
 	case OID_802_3_MULTICAST_LIST:
 		return mn_set_multicast(a, buf, len, read, needed);
+	case OID_TCP_TASK_OFFLOAD:
+		return mn_offload_set(a, buf, len, read, needed);
 	case OID_GEN_CURRENT_PACKET_FILTER:
 	case OID_GEN_CURRENT_LOOKAHEAD:
 	case OID_MOCKNIC_FAULT:

@@ -234,6 +234,7 @@ void mn_ring_reset(struct mn_adapter *a, struct mn_pkt_list *aborted)
 		if (s->packet)
 			mn_list_append(aborted, s->packet);
 		s->packet = NULL;
+		s->part = FALSE;
 		at = (at + 1) % a->tx_count;
 	}
 	mn_list_splice(aborted, &a->txq);
