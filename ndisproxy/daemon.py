@@ -703,14 +703,23 @@ class Daemon:
 
     async def add_adapter(self, adapter_config):
         """Bring up one more adapter (an AdapterConfig) in the running daemon."""
+        # A caller whose scope was cancelled while it last waited on a
+        # thread (which returns regardless) hears of it here, before asking
+        # a daemon that may have stopped meanwhile.
+        await trio.lowlevel.checkpoint()
         if adapter_config.name in self.adapters:
             raise DaemonError(f"{adapter_config.name}: an adapter of that name exists")
         if adapter_config.isolation == "process" and self.fork_server is None:
             raise DaemonError("this daemon has no fork server (all adapters in-process)")
+        if self.stopping:
+            raise DaemonError(f"{adapter_config.name}: the daemon is stopping")
         adapter = AdapterState(adapter_config)
         self.adapters[adapter.name] = adapter
         try:
             await self._nursery.start(self._serve_group, [adapter])
+        except RuntimeError:            # its nursery closed: run() has ended
+            del self.adapters[adapter.name]
+            raise DaemonError(f"{adapter_config.name}: the daemon has stopped") from None
         except BaseException:
             del self.adapters[adapter.name]
             raise
