@@ -359,6 +359,14 @@ def _get(ipr, name):
         raise _netlink_error(name, "reading the link", exc) from exc
 
 
+def _require_link(ipr, name):
+    """The RTM_NEWLINK message for ``name``; TapError if there is none."""
+    msg = _get(ipr, name)
+    if msg is None:
+        raise TapError(f"{name}: no such interface", _errno.ENODEV)
+    return msg
+
+
 def _tun_info(msg):
     """IFLA_TUN_* attributes of a tun link as a dict; None for other kinds."""
     if msg.get(("linkinfo", "kind")) != "tun":
@@ -377,9 +385,7 @@ def _info(msg):
 
 
 def _require_tap(ipr, name):
-    msg = _get(ipr, name)
-    if msg is None:
-        raise TapError(f"{name}: no such interface", _errno.ENODEV)
+    msg = _require_link(ipr, name)
     if not _is_tap(msg):
         kind = msg.get(("linkinfo", "kind")) or "no kind"
         raise TapError(f"{name}: not a TAP ({kind})", _errno.EINVAL)
@@ -558,9 +564,7 @@ def set_up(name, up):
     """Set the link administratively up or down (IFF_UP), read back."""
     _check_name(name)
     with _ipr() as ipr:
-        msg = _get(ipr, name)
-        if msg is None:
-            raise TapError(f"{name}: no such interface", _errno.ENODEV)
+        msg = _require_link(ipr, name)
         _set_and_check(ipr, name, msg["index"], "state", {"state": "up" if up else "down"},
                        lambda m: bool(m["flags"] & _NET_IFF_UP), bool(up))
 
@@ -573,9 +577,7 @@ def set_gso_max_size(fd, size):
         raise ValueError(f"GSO size {size!r}: 1..65536 bytes")
     name = _getiff(fd)[0]
     with _ipr() as ipr:
-        msg = _get(ipr, name)
-        if msg is None:
-            raise TapError(f"{name}: no such interface", _errno.ENODEV)
+        msg = _require_link(ipr, name)
         _set_and_check(ipr, name, msg["index"], "GSO maximum size", {"gso_max_size": size},
                        lambda m: m.get_attr("IFLA_GSO_MAX_SIZE"), size)
 
@@ -586,9 +588,7 @@ def set_mac(name, mac):
     _check_name(name)
     mac = _check_mac(mac)
     with _ipr() as ipr:
-        msg = _get(ipr, name)
-        if msg is None:
-            raise TapError(f"{name}: no such interface", _errno.ENODEV)
+        msg = _require_link(ipr, name)
         _set_and_check(ipr, name, msg["index"], "MAC", {"address": mac},
                        lambda m: m.get("address"), mac)
 
@@ -599,9 +599,7 @@ def set_mtu(name, mtu):
     if not isinstance(mtu, int) or not 68 <= mtu <= 65535:
         raise ValueError(f"MTU {mtu!r}: an integer in 68..65535")
     with _ipr() as ipr:
-        msg = _get(ipr, name)
-        if msg is None:
-            raise TapError(f"{name}: no such interface", _errno.ENODEV)
+        msg = _require_link(ipr, name)
         _set_and_check(ipr, name, msg["index"], "MTU", {"mtu": mtu},
                        lambda m: m.get("mtu"), mtu)
 
@@ -617,9 +615,7 @@ def link_state(name):
     NIC's packet filter must honour."""
     _check_name(name)
     with _ipr() as ipr:
-        msg = _get(ipr, name)
-    if msg is None:
-        raise TapError(f"{name}: no such interface", _errno.ENODEV)
+        msg = _require_link(ipr, name)
     flags = msg["flags"]
     return {
         "up": bool(flags & _NET_IFF_UP),
@@ -645,9 +641,7 @@ def forget_unresolved_neighbours(name):
     _check_name(name)
     from pyroute2 import NetlinkError
     with _ipr() as ipr:
-        msg = _get(ipr, name)
-        if msg is None:
-            raise TapError(f"{name}: no such interface", _errno.ENODEV)
+        msg = _require_link(ipr, name)
         forgotten = 0
         for entry in ipr.get_neighbours(ifindex=msg["index"]):
             if entry["state"] & (_NUD_INCOMPLETE | _NUD_FAILED):
