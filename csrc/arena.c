@@ -67,7 +67,8 @@ static uint32_t size_class(size_t total)
 	return cls;
 }
 
-void *np_arena_alloc(struct np_arena *a, size_t len, uint32_t tag)
+static void *arena_alloc(struct np_arena *a, size_t len, uint32_t tag,
+			 int *recycled)
 {
 	struct np_alloc *b;
 	uint32_t cls;
@@ -81,6 +82,7 @@ void *np_arena_alloc(struct np_arena *a, size_t len, uint32_t tag)
 
 	np_spin_lock(&a->lock);
 	b = a->free[cls];
+	*recycled = b != NULL;
 	if (b) {
 		a->free[cls] = b->next;
 	} else {
@@ -113,6 +115,29 @@ void *np_arena_alloc(struct np_arena *a, size_t len, uint32_t tag)
 	a->live_bytes += len;
 	np_spin_unlock(&a->lock);
 	return b + 1;
+}
+
+void *np_arena_alloc(struct np_arena *a, size_t len, uint32_t tag)
+{
+	int recycled;
+
+	return arena_alloc(a, len, tag, &recycled);
+}
+
+/*
+ * Zeroed memory.  A block carved fresh from brk has never been written (brk
+ * only grows over an anonymous mapping), so only a recycled block is
+ * cleared: a large DMA block costs memory page by page as it is used, not
+ * all at once when the driver allocates it.
+ */
+void *np_arena_zalloc(struct np_arena *a, size_t len, uint32_t tag)
+{
+	int recycled;
+	void *p = arena_alloc(a, len, tag, &recycled);
+
+	if (p && recycled)
+		memset(p, 0, len);
+	return p;
 }
 
 static struct np_alloc *header_of(struct np_arena *a, const void *va)

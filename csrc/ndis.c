@@ -417,9 +417,8 @@ NDISAPI VOID NdisMAllocateSharedMemory(NDIS_HANDLE adapter, ULONG len,
 	*va = NULL;
 	pa->QuadPart = 0;
 	np_verify_irql(NP_VIOL_IRQL, PASSIVE_LEVEL, __func__);
-	if (!a || !(p = np_arena_alloc(&a->dma, len, NP_TAG('D', 'M', 'A', ' '))))
+	if (!a || !(p = np_arena_zalloc(&a->dma, len, NP_TAG('D', 'M', 'A', ' '))))
 		return;
-	memset(p, 0, len);
 	*va = p;
 	pa->QuadPart = (LONGLONG)(NP_DMA_BASE + ((uintptr_t)p - a->dma.base));
 }

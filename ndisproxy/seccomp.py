@@ -27,6 +27,7 @@ import ctypes
 import ctypes.util
 import dataclasses
 import errno
+import functools
 import os
 import struct
 
@@ -101,14 +102,16 @@ HOST_ALLOWLIST = {
         Rule("setsockopt", 54, (Arg(1, one_of=(SOL_SOCKET,)),
                                 Arg(2, one_of=(SO_SNDBUF, SO_RCVBUF)))),
     ),
-    # Private stacks and their guards, the PE loader (sections made
-    # executable once the imports are bound; the /GS security cookie of an
-    # image built with it comes from getrandom), arenas, malloc.  Driver
+    # Private stacks and their guards (mincore: which stack pages a driver
+    # has reached, so stacks are painted only as deep as they are used),
+    # the PE loader (sections made executable once the imports are bound;
+    # the /GS security cookie of an image built with it comes from
+    # getrandom), arenas, malloc.  Driver
     # code already runs natively, so refusing writable+executable mappings
     # here would stop nothing.
     "memory": (
         Rule("mmap", 9), Rule("mprotect", 10), Rule("munmap", 11), Rule("mremap", 25),
-        Rule("madvise", 28), Rule("brk", 12), Rule("getrandom", 318),
+        Rule("madvise", 28), Rule("mincore", 27), Rule("brk", 12), Rule("getrandom", 318),
     ),
     # The fault trap (SIGSEGV/SIGBUS on an alternate stack in each thread)
     # and the watchdog, which interrupts a hung driver call with
@@ -182,6 +185,18 @@ class Filter:
 def host_filter(pid):
     """The host filter for the process ``pid`` (the thread group that
     tgkill may signal), as a classic-BPF program."""
+    template, self_at, allowed, instructions = _host_program()
+    program = bytearray(template)
+    for at in self_at:
+        struct.pack_into("=I", program, 8 * at + 4, pid)
+    return Filter(bytes(program), allowed, instructions)
+
+
+@functools.cache
+def _host_program():
+    """The program with SELF's instructions' operands left 0: (program, the
+    indexes of those instructions, the calls' names, instruction count).
+    Assembled once (the fork server does it before forking hosts)."""
     rules = [rule for group in HOST_ALLOWLIST.values() for rule in group]
     # (opcode, jump-if-true label, jump-if-false label, k); a label of None
     # is the next instruction.  Jumps only go forward.
@@ -201,18 +216,19 @@ def host_filter(pid):
             passed = f"{rule.name}/{i + 1}" if i + 1 < len(rule.args) else "allow"
             code.append((_LD_W_ABS, None, None, _arg_low(arg.index)))
             if arg.one_of:
-                code += [(_JEQ_K, passed, None, pid if value is SELF else value)
-                         for value in arg.one_of]
+                code += [(_JEQ_K, passed, None, value) for value in arg.one_of]
                 code.append((_RET_K, None, None, _RETURNS["eperm"]))
             else:
                 code.append((_JSET_K, "eperm", passed, arg.none_of))
     for label, action in _RETURNS.items():
         labels[label] = len(code)
         code.append((_RET_K, None, None, action))
+    self_at = tuple(at for at, (_, _, _, k) in enumerate(code) if k is SELF)
     program = b"".join(
-        struct.pack("=HBBI", op, _offset(labels, jt, at), _offset(labels, jf, at), k)
+        struct.pack("=HBBI", op, _offset(labels, jt, at), _offset(labels, jf, at),
+                    0 if k is SELF else k)
         for at, (op, jt, jf, k) in enumerate(code))
-    return Filter(program, tuple(sorted(rule.name for rule in rules)), len(code))
+    return program, self_at, tuple(sorted(rule.name for rule in rules)), len(code)
 
 
 def _offset(labels, label, at):

@@ -21,6 +21,7 @@
 
 #define NP_PAGE_SIZE		4096UL
 #define NP_ALIGN_UP(x, a)	(((x) + (a) - 1) & ~((uintptr_t)(a) - 1))
+#define NP_ALIGN_DOWN(x, a)	((x) & ~((uintptr_t)(a) - 1))
 #define NP_ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 #define np_container_of(ptr, type, member)				\
 	((type *)((char *)(ptr) - offsetof(type, member)))
@@ -75,7 +76,9 @@ struct np_stack {
 	uintptr_t guard_lo;		/* lowest byte of the guard below */
 	uintptr_t base;			/* lowest usable byte */
 	uintptr_t top;			/* one past the highest usable byte */
-	/* Bytes of [base, top) that may differ from the paint pattern. */
+	/* [painted_lo, top) was painted; below it, pages never written. */
+	uintptr_t painted_lo;
+	/* Bytes of [painted_lo, top) that may differ from the paint pattern. */
 	uintptr_t dirty_lo;
 	size_t hw_lifetime;
 	size_t hw_entry[NP_EP_COUNT];
@@ -196,6 +199,7 @@ int np_arena_init(struct np_arena *a, size_t reserve, const char *kind,
 		  int dma);
 void np_arena_destroy(struct np_arena *a);
 void *np_arena_alloc(struct np_arena *a, size_t len, uint32_t tag);
+void *np_arena_zalloc(struct np_arena *a, size_t len, uint32_t tag);
 /* Returns 0, or -1 when va is not a live allocation of this arena. */
 int np_arena_free(struct np_arena *a, void *va, uint32_t *tag);
 int np_arena_owns(struct np_arena *a, const void *va, size_t len);
