@@ -14,6 +14,8 @@ The in-process host core::
         adapter.initialize()
         print(adapter.stack_report())
 """
+import importlib
+
 from .driver import Adapter, DriverImage, Event, OidResult, Violation
 from .errors import (
     AccessViolationFault, BugCheckFault, DriverError, DriverFault, DriverFaulted,
@@ -21,12 +23,27 @@ from .errors import (
     StackOverflowFault, UnresolvedImportsError, VerifierFault,
 )
 
-from .api import (
-    Adapter as HostAdapter, AdapterEvent, CableEnd, Host, LoopbackWire, SocketWire, TapWire,
-    VxlanWire, open_host,
-)
-
 __version__ = "0.1.0"
+
+# The trio API is imported when first named: a driver host (forked from a
+# fork server that imports only what hosts run) never loads the daemon.
+_API_NAMES = {
+    "AdapterEvent": "AdapterEvent", "CableEnd": "CableEnd", "Host": "Host",
+    "HostAdapter": "Adapter", "LoopbackWire": "LoopbackWire", "SocketWire": "SocketWire",
+    "TapWire": "TapWire", "VxlanWire": "VxlanWire", "open_host": "open_host",
+}
+
+
+def __getattr__(name):
+    if name not in _API_NAMES:
+        raise AttributeError(f"module 'ndisproxy' has no attribute {name!r}")
+    api = importlib.import_module(".api", __name__)
+    value = globals()[name] = getattr(api, _API_NAMES[name])
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_API_NAMES))
 
 __all__ = [
     "AccessViolationFault", "Adapter", "BugCheckFault", "DriverError", "DriverFault",

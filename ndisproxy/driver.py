@@ -98,6 +98,10 @@ class Violation:
     text: str
 
 
+# Scratch buffers the runtime fills before Python reads them: not zeroed,
+# so a page costs memory only once something is written to it.
+_scratch = ffi.new_allocator(should_clear_after_alloc=False)
+
 _EVENT_KINDS = ("send-complete", "receive", "status", "status-complete",
                 "reset-complete", "query-complete", "set-complete", "send-resources")
 
@@ -370,7 +374,7 @@ class Adapter:
         self._event_buf = None
         self._rx_lens = None
         self._capture_buf = None
-        self._rx_buf = ffi.new("uint8_t[]", 256 * 1024)
+        self._rx_buf = None
         # The runtime, or while a pump thread runs the adapter, the runtime
         # with every call made holding the adapter's lock (_Serialized).
         self._c = lib
@@ -564,8 +568,8 @@ class Adapter:
         """Drain the indications and completions the driver queued."""
         self._require_open()
         if self._event_buf is None or len(self._event_buf) < max_events:
-            self._event_buf = ffi.new("struct np_api_event[]", max_events)
-        out, rx = self._event_buf, self._rx_buf
+            self._event_buf = _scratch("struct np_api_event[]", max_events)
+        out, rx = self._event_buf, self._frame_buf()
         n = self._c.np_api_adapter_events(self._handle, out, max_events, rx, len(rx))
         frames = ffi.buffer(rx)
         result = []
@@ -576,12 +580,19 @@ class Adapter:
             result.append(Event(kind, ev.status, ev.packet, frame, info, ev.len))
         return result
 
+    def _frame_buf(self):
+        # Only adapters pumped from Python receive frames through here; one
+        # pumped by its C thread never touches (so never pays for) this.
+        if self._rx_buf is None:
+            self._rx_buf = _scratch("uint8_t[]", 256 * 1024)
+        return self._rx_buf
+
     def receive_frames(self, max_frames=512):
         """Drain received frames (in order) up to the next non-receive event."""
         self._require_open()
         if self._rx_lens is None:
-            self._rx_lens = ffi.new("uint32_t[]", 512)
-        n = self._c.np_api_adapter_receive(self._handle, self._rx_buf, len(self._rx_buf),
+            self._rx_lens = _scratch("uint32_t[]", 512)
+        n = self._c.np_api_adapter_receive(self._handle, self._frame_buf(), len(self._rx_buf),
                                        self._rx_lens, min(max_frames, 512))
         if not n:
             return []
@@ -740,7 +751,7 @@ class Adapter:
         pump thread writes the received frames behind them to the TAP)."""
         self._require_open()
         if self._event_buf is None or len(self._event_buf) < max_events:
-            self._event_buf = ffi.new("struct np_api_event[]", max_events)
+            self._event_buf = _scratch("struct np_api_event[]", max_events)
         n = self._c.np_api_adapter_control_events(self._handle, self._event_buf, max_events)
         return [Event(_EVENT_KINDS[ev.type], ev.status, ev.packet, b"",
                       bytes(ev.data[0:min(ev.len, 32)]) if ev.type == lib.NP_EV_STATUS else b"",
@@ -765,7 +776,7 @@ class Adapter:
         """Captured frames so far: [(time_ns, "in"|"out", frame)]."""
         self._require_open()
         if self._capture_buf is None:
-            self._capture_buf = ffi.new("uint8_t[]", 1 << 20)
+            self._capture_buf = _scratch("uint8_t[]", 1 << 20)
         n = self._c.np_api_adapter_capture_read(self._handle, self._capture_buf, 1 << 20)
         return parse_capture(ffi.buffer(self._capture_buf, n)[:])
 

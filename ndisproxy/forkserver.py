@@ -2,7 +2,9 @@
 
 The proxy starts it once (``python -m ndisproxy.forkserver FD [USER]``) with one
 end of a SOCK_SEQPACKET socketpair.  It imports everything a host runs,
-drops every capability, freezes the imported objects out of the garbage
+drops every capability, confines itself as hosts must be (no_new_privs and
+Landlock, which every host inherits), rehearses a host without a driver
+(hostproc.rehearse), freezes what all that made out of the garbage
 collector (so forked children keep sharing those pages), and then serves
 requests, one JSON message each, with file descriptors attached:
 
@@ -102,6 +104,11 @@ def main(argv=None):
         os.setgid(entry.pw_gid)
         os.setuid(entry.pw_uid)
     privileges.drop_capabilities()
+    try:
+        hostproc.confine()
+    except OSError:
+        pass                # each host tries again, and says why it cannot start
+    hostproc.rehearse()
     gc.freeze()
     try:
         sock.send(json.dumps({"op": "ready", "pid": os.getpid()}).encode())

@@ -62,6 +62,7 @@ from .host import open_adapter
 EXIT_FAULT = 3
 EXIT_BAD_SPEC = 4
 SANDBOX = {}        # filled in by run(), before trio starts
+LANDLOCKED = None   # set by confine(), in the fork server
 
 
 def wire_arguments(spec, fds):
@@ -346,6 +347,23 @@ async def _serve(sock_fd, spec, fds):
     return code
 
 
+def rehearse():
+    """Do once, in the fork server, what every host does before its driver
+    is loaded - build the seccomp program, and serve a ping and a stop with
+    no adapters (trio's first run, the JSON codecs, the request loop) - so
+    that what that creates and caches is shared by every host forked
+    afterwards instead of copied into each.  No driver code runs."""
+    seccomp.host_filter(0)
+    ours, proxy = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with proxy:
+        proxy.send(json.dumps({"op": "ping", "id": 0}).encode())
+        proxy.send(json.dumps({"op": "stop"}).encode())
+        code = trio.run(_serve, ours.detach(), {"adapters": []}, [])
+        replies = [json.loads(proxy.recv(1 << 16)) for _ in range(2)]
+    if code != 0 or replies != [{"reply": 0}, {"event": "stopped", "adapters": {}}]:
+        raise RuntimeError(f"host rehearsal failed: exit {code}, replies {replies}")
+
+
 def _sandbox_report(landlocked, host_filter):
     """What this process can still do, as the proxy's status shows it.
     The probes are refused calls, made on purpose: the census
@@ -370,12 +388,22 @@ def _sandbox_report(landlocked, host_filter):
             "new_sockets": sockets}
 
 
-def enter_sandbox():
-    """Give up what the fork server left: no_new_privs, no writing files
-    (Landlock), only the system calls a host needs (seccomp).  Returns
-    (Landlock in force, the seccomp Filter); OSError if any step fails."""
+def confine():
+    """no_new_privs, and no writing files (Landlock): what every host needs
+    and nothing in the fork server does, so the fork server does it once
+    and every host inherits it.  Whether Landlock is in force; OSError if
+    a step fails."""
+    global LANDLOCKED
     privileges.set_no_new_privs()
-    landlocked = privileges.restrict_filesystem_to_reading()
+    LANDLOCKED = privileges.restrict_filesystem_to_reading()
+    return LANDLOCKED
+
+
+def enter_sandbox():
+    """Give up what the fork server left: only the system calls a host
+    needs (seccomp), after confine() if the fork server did not.  Returns
+    (Landlock in force, the seccomp Filter); OSError if any step fails."""
+    landlocked = confine() if LANDLOCKED is None else LANDLOCKED
     return landlocked, seccomp.install_host_filter()
 
 

@@ -42,7 +42,7 @@ print(json.dumps(result))
 # create a process or thread exits the copy at once should the filter let
 # it through.
 ATTEMPTS = r'''
-import ctypes, fcntl, os, select, signal, socket, sys, threading
+import ctypes, errno, fcntl, json, os, select, signal, socket, sys, threading
 from ndisproxy import privileges, seccomp
 
 libc = ctypes.CDLL(None, use_errno=True)
@@ -234,7 +234,7 @@ async def test_a_sandboxed_host_reports_its_fault_and_is_replaced(require_net,  
 # without the filter a host could change the TAP's MAC, give it away, or
 # make it vanish when the host exits.
 TAP_IOCTLS = r'''
-import fcntl, struct, sys
+import errno, fcntl, json, struct, sys
 from ndisproxy import privileges, seccomp, tap
 
 name = sys.argv[1]
