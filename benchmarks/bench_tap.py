@@ -3,7 +3,7 @@
     sudo .venv/bin/python benchmarks/bench_tap.py [--seconds 10] [--runs 3] [--quick]
                                                   [--json FILE]
 
-Five paths between two fresh namespaces, A (iperf3 client, ping) and B
+Six paths between two fresh namespaces, A (iperf3 client, ping) and B
 (iperf3 server), each set up, measured and torn down in turn, round-robin
 (run 1 of each path, then run 2 of each, ...) so slow drift on a shared
 machine hits all of them alike:
@@ -19,8 +19,12 @@ machine hits all of them alike:
               wire a TAP in B (frames: A -> TAP -> host -> MiniportSendPackets ->
               mock NIC -> wire TAP -> B, and back); ``offloads = false``
   ndisproxy-offload  the same with the driver's offloads (the default): Linux's
-              GSO frames go to mocknic.sys as large sends, the mock NIC cuts
-              them and fills the checksums
+              GSO frames go to mocknic.sys as large sends, the mock NIC fills
+              the checksums and puts each on the wire TAP whole, as one GSO
+              frame (``[adapter.wire] gso``, the default)
+  ndisproxy-segments  the same, with ``gso = false``: the mock NIC cuts every
+              large send into MTU-sized segments on the wire, as Ethernet
+              would carry them, and B's kernel cuts its own
 
 Per path and run: ``ping -c 100 -i 0.02`` (median RTT), then ``iperf3 -t
 SECONDS`` TCP A -> B (receiver's rate).  For ndisproxy also the interrupt
@@ -57,7 +61,8 @@ import typing
 HERE = os.path.dirname(os.path.abspath(__file__))
 RELAY_SOURCE = os.path.join(HERE, "tap_relay.c")
 ADDR_A, ADDR_B, PREFIX = "198.51.100.1", "198.51.100.2", 24
-PATHS = ("veth", "relay", "relay-vnet", "ndisproxy", "ndisproxy-offload")
+PATHS = ("veth", "relay", "relay-vnet", "ndisproxy", "ndisproxy-offload",
+         "ndisproxy-segments")
 THROUGHPUT_TARGET = 0.80        # of the relay's
 RTT_TARGET = 3.0                # times the relay's
 VNET_TARGET = 0.70              # ndisproxy-offload's, of relay-vnet's
@@ -176,7 +181,7 @@ def relay_path(ns_a, ns_b, tmp, *, vnet=False):
 
 
 @contextlib.contextmanager
-def ndisproxy_path(ns_a, ns_b, tmp, *, offloads=False):
+def ndisproxy_path(ns_a, ns_b, tmp, *, offloads=False, gso=True):
     from ndisproxy import config as configuration
     name, wire = unique("nbnd"), unique("nbnw")
     text = textwrap.dedent(f"""
@@ -192,6 +197,7 @@ def ndisproxy_path(ns_a, ns_b, tmp, *, offloads=False):
         kind = "tap"
         ifname = "{wire}"
         netns = "{ns_b}"
+        gso = {"true" if gso else "false"}
     """)
     configuration.loads(text, name="<bench_tap>")          # a bad config fails here
     path = os.path.join(tmp, f"{name}.toml")
@@ -215,7 +221,8 @@ def ndisproxy_path(ns_a, ns_b, tmp, *, offloads=False):
 SETUPS = {"veth": veth_path, "relay": relay_path,
           "relay-vnet": functools.partial(relay_path, vnet=True),
           "ndisproxy": ndisproxy_path,
-          "ndisproxy-offload": functools.partial(ndisproxy_path, offloads=True)}
+          "ndisproxy-offload": functools.partial(ndisproxy_path, offloads=True),
+          "ndisproxy-segments": functools.partial(ndisproxy_path, offloads=True, gso=False)}
 
 
 # -- measuring ----------------------------------------------------------------------
@@ -349,7 +356,7 @@ def report(results, seconds, runs):
         from ndisproxy.driver import latency_summary
     except ImportError:             # an ndisproxy from before the histogram
         latency_summary = None
-    for ndis_path in ("ndisproxy", "ndisproxy-offload"):
+    for ndis_path in ("ndisproxy", "ndisproxy-offload", "ndisproxy-segments"):
         if ndis_path not in results or not latency_summary:
             continue
         print(f"{ndis_path} interrupt delivery (wire frame read -> "
@@ -372,6 +379,10 @@ def report(results, seconds, runs):
         ratio = gbits["ndisproxy-offload"] / gbits["relay-vnet"]
         print(f"ndisproxy-offload / relay-vnet = {ratio:.0%} (target >= {VNET_TARGET:.0%})"
               f"{'' if ratio >= VNET_TARGET else '  -- below target'}")
+    if "ndisproxy-segments" in results and "ndisproxy-offload" in results:
+        print(f"ndisproxy-segments / ndisproxy-offload = "
+              f"{gbits['ndisproxy-segments'] / gbits['ndisproxy-offload']:.0%} "
+              "(what cutting large sends on the wire costs)")
     if "ndisproxy" in results and "veth" in results:
         print(f"ndisproxy / veth = {gbits['ndisproxy'] / gbits['veth']:.0%}")
 

@@ -72,8 +72,8 @@ _RESTART_KEYS = ("delay", "max_delay", "limit", "stable_after")
 # Seconds: a deadline under the watchdog's tick is no deadline; over a
 # minute is a driver no one would wait for.
 DEADLINE_RANGE = (0.01, 60.0)
-_WIRE_KEYS = ("kind", "ifname", "netns", "local", "remote", "vni")
-_WIRE_KIND_KEYS = {"tap": ("ifname", "netns"), "loopback": (), "vxlan": ("local", "remote", "vni")}
+_WIRE_KEYS = ("kind", "ifname", "netns", "gso", "local", "remote", "vni")
+_WIRE_KIND_KEYS = {"tap": ("ifname", "netns", "gso"), "loopback": (), "vxlan": ("local", "remote", "vni")}
 _WIRE_REQUIRED = {"tap": ("ifname",), "loopback": (), "vxlan": ("local", "remote", "vni")}
 
 
@@ -136,7 +136,8 @@ class WireConfig:
     """Where an adapter's cable goes.
 
     ``tap``: a TAP named ``ifname`` (in namespace ``netns`` if set) carries
-    the frames the driver transmits; ``loopback``: the cable is looped back;
+    the frames the driver transmits, a large send whole as one GSO frame
+    unless ``gso`` is false; ``loopback``: the cable is looped back;
     ``vxlan``: frames travel in VXLAN datagrams with ``vni`` from ``local`` to
     ``remote``, each an ``(ipaddress.ip_address, port)`` tuple.
     """
@@ -146,6 +147,7 @@ class WireConfig:
     local: tuple | None = None
     remote: tuple | None = None
     vni: int | None = None
+    gso: bool | None = None     # tap: True unless the file says false
 
 
 @dataclasses.dataclass(frozen=True)
@@ -416,7 +418,8 @@ def _wire(table, key):
         netns = None
         if "netns" in table:
             netns = _netns_name(table["netns"], f"{key}.netns")
-        return WireConfig(kind, ifname=_ifname(table["ifname"], f"{key}.ifname"), netns=netns)
+        return WireConfig(kind, ifname=_ifname(table["ifname"], f"{key}.ifname"), netns=netns,
+                          gso=_boolean(table.get("gso", True), f"{key}.gso"))
     if kind == "vxlan":
         local = _endpoint(table["local"], f"{key}.local")
         remote = _endpoint(table["remote"], f"{key}.remote")

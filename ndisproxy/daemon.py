@@ -143,14 +143,17 @@ def _prepare_links(adapter):
         if cfg.wire.netns and netns.marked_tap_in_netns(cfg.wire.netns, name):
             # Ours, left in the peer's namespace by an earlier run: keep it
             # (and the peer's addresses on it).
-            adapter.wire_fd = netns.open_tap_in_netns(cfg.wire.netns, name)
+            adapter.wire_fd = netns.open_tap_in_netns(cfg.wire.netns, name,
+                                                      vnet_hdr=cfg.wire.gso)
             adapter.created_wire = True
             tap.set_carrier(adapter.wire_fd, True)
             return
         if tap.find_tap(name) is None:
             tap.create_tap(name, alias_mark=WIRE_MARK + cfg.name)
         adapter.created_wire = True
-        adapter.wire_fd = tap.open_tap(name, vnet_hdr=True)
+        # Without a vnet header the cable carries what Ethernet would: the
+        # NIC cuts its large sends, and the partner's kernel its own.
+        adapter.wire_fd = tap.open_tap(name, vnet_hdr=cfg.wire.gso)
         tap.set_carrier(adapter.wire_fd, True)          # the cable is plugged in
         if cfg.wire.netns:
             netns.move_link(name, cfg.wire.netns)
@@ -231,7 +234,7 @@ def _spec(adapters, fds):
         elif adapter.wire_fd is not None:
             entry["wire"] = len(fds)
             fds.append(adapter.wire_fd)
-            if cfg.wire.kind == "socket":
+            if cfg.wire.kind == "socket" or not cfg.wire.gso:
                 entry["wire_vnet_hdr"] = 0
         spec["adapters"].append(entry)
     return spec
@@ -331,7 +334,8 @@ class Daemon:
     async def _configure_offloads(self, adapter, offered):
         """Tell Linux what the driver offloads: the host negotiated them, but
         may not reconfigure the TAPs itself (its seccomp filter)."""
-        wire = adapter.wire_fd if adapter.config.wire.kind == "tap" else None
+        wire = adapter.wire_fd if adapter.config.wire.kind == "tap" \
+            and adapter.config.wire.gso else None
         try:
             await trio.to_thread.run_sync(functools.partial(
                 offload.configure_taps, offered, adapter.tap_fd,

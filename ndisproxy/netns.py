@@ -237,7 +237,7 @@ def marked_tap_in_netns(netns, ifname):
                 and isinstance(alias, str) and alias.startswith(MARK_PREFIX))
 
 
-def open_tap_in_netns(netns, ifname):
+def open_tap_in_netns(netns, ifname, *, vnet_hdr=True):
     """Attach to the TAP ``ifname`` living in ``netns``: an fd, as tap.open_tap.
 
     A TAP can only be attached by name from its own namespace, so a child
@@ -259,7 +259,7 @@ def open_tap_in_netns(netns, ifname):
                 libc = ctypes.CDLL(None, use_errno=True)
                 if libc.setns(ns_fd, 0x40000000) != 0:      # CLONE_NEWNET
                     raise OSError(ctypes.get_errno(), "setns")
-                fd = tap.open_tap(ifname, vnet_hdr=True)
+                fd = tap.open_tap(ifname, vnet_hdr=vnet_hdr)
                 socket.send_fds(theirs, [b"ok"], [fd])
             except BaseException as exc:                # noqa: BLE001 - report, then exit
                 theirs.send(f"{exc}".encode()[:1000])

@@ -105,6 +105,7 @@ def test_full_config_round_trip(tmp_path):
         kind = "tap"
         ifname = "ndis0w"
         netns = "peer"
+        gso = false
         [adapter.parameters]
         MTU = 9000
         Speed = "auto"
@@ -135,7 +136,7 @@ def test_full_config_round_trip(tmp_path):
         name="ndis0", driver=(tmp_path / "sys" / "vendor.sys").resolve(),
         driver_name="sys/vendor.sys", stack_size=128 * KiB, mtu=9000, isolation="process",
         host="pool1", existing_tap=True, keep_on_stop=True, mac="02:4e:44:49:53:00",
-        wire=ndisproxy.config.WireConfig(kind="tap", ifname="ndis0w", netns="peer"),
+        wire=ndisproxy.config.WireConfig(kind="tap", ifname="ndis0w", netns="peer", gso=False),
         parameters={"MTU": 9000, "Speed": "auto", "Jumbo": True,
                     "NetworkAddress": "02:4e:44:49:53:00"})
     assert second.driver == drivers.path("mocknic")
@@ -372,11 +373,15 @@ def test_vxlan_adapters_that_could_not_be_told_apart(tmp_path):
      'host, existing_tap, keep_on_stop, mac, wire, parameters, restart, deadlines, verifier_fatal, '
      'hang_check, offloads)'),
     (adapter(wire='kind = "loopback"\nvnii = 3'), "adapter[0].wire.vnii",
-     'unknown key, did you mean "vni"? (allowed: kind, ifname, netns, local, remote, vni)'),
+     'unknown key, did you mean "vni"? (allowed: kind, ifname, netns, gso, local, remote, vni)'),
     (adapter('"odd key" = 1'), 'adapter[0]."odd key"', "unknown key"),
     # keys that the wire kind does not use
     (adapter(wire='kind = "tap"\nifname = "w0"\nvni = 42'), "adapter[0].wire.vni",
-     'not used by kind = "tap" (it takes ifname, netns)'),
+     'not used by kind = "tap" (it takes ifname, netns, gso)'),
+    (adapter(wire='kind = "vxlan"\ngso = false'), "adapter[0].wire.gso",
+     'not used by kind = "vxlan" (it takes local, remote, vni)'),
+    (adapter(wire='kind = "tap"\nifname = "w0"\ngso = 0'), "adapter[0].wire.gso",
+     "expected true or false, got 0"),
     (adapter(wire='kind = "loopback"\nifname = "w0"'), "adapter[0].wire.ifname",
      'not used by kind = "loopback" (it takes no other keys)'),
     (adapter(wire='kind = "vxlan"\nnetns = "peer"'), "adapter[0].wire.netns",
@@ -725,7 +730,7 @@ def test_cli_json(tmp_path):
     assert only["driver"] == str(drivers.path("mocknic"))
     assert only["stack_size"] == 65536
     assert only["mtu"] == 1500
-    assert only["wire"] == {"kind": "tap", "ifname": "npcfgw0", "netns": "peer"}
+    assert only["wire"] == {"kind": "tap", "ifname": "npcfgw0", "netns": "peer", "gso": True}
     assert only["parameters"] == {"NetworkAddress": "02:4e:44:49:53:00"}
 
     write(tmp_path, adapter("mtu = 1"))

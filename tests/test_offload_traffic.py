@@ -3,6 +3,7 @@ checksums, mocknic.sys doing large sends and checksums on the mock NIC, a
 wire TAP into a peer namespace.  The data must arrive intact, no receiver
 may count a bad checksum, and one spoiled on purpose must be counted.
 """
+import json
 import os
 import shutil
 import subprocess
@@ -15,7 +16,7 @@ from ndisproxy._binding import lib
 from ndisproxy.host import DEFAULT_MAC, open_adapter
 
 from .netfixtures import require_net, unique_name  # noqa: F401 - fixtures
-from .test_daemon import HOST_V4, PEER_V4, address_host_side, ping, transfer
+from .test_daemon import HOST_V4, PEER_V4, address_host_side, config_text, ping, start, transfer
 
 HOST_V6, PEER_V6 = "2001:db8:1::1", "2001:db8:1::2"
 CSUM_ERRORS = ("TcpInCsumErrors", "UdpInCsumErrors", "IpExtInCsumErrors", "Udp6InCsumErrors")
@@ -136,3 +137,49 @@ async def test_ethtool_turns_large_sends_off_and_on(link):
     await transfer(None, peer, PEER_V4, megabytes=5)
     assert nic.pump_counters()["tap_large_sends"] > sent
     assert counted_since(theirs, peer) == NONE
+
+
+def wire_rx(ns, ifname):
+    """(packets, bytes) the wire TAP has taken from the NIC, as the link
+    partner's kernel counts them."""
+    out = subprocess.run(["ip", "-n", ns, "-s", "-j", "link", "show", ifname],
+                         capture_output=True, text=True, check=True, timeout=10).stdout
+    rx = json.loads(out)[0]["stats64"]["rx"]
+    return rx["packets"], rx["bytes"]
+
+
+@pytest.mark.parametrize("gso", [True, False])
+async def test_the_wire_carries_large_sends_whole_or_as_ethernet_would(require_net,  # noqa: F811
+                                                                       gso):
+    """``[adapter.wire] gso``: a large send crosses a TAP wire as one GSO
+    frame, or (false) cut into segments no longer than the MTU; either
+    way the data and every checksum arrive right."""
+    name, wire, peer = unique_name("npg"), unique_name("npw"), unique_name("npn")
+    await trio.to_thread.run_sync(netns.create_netns, peer)
+    try:
+        async with trio.open_nursery() as nursery:
+            daemon = await start(nursery, config_text([(name, wire, peer)])
+                                 + f"gso = {str(gso).lower()}\n")
+            await trio.to_thread.run_sync(address_host_side, name, f"{HOST_V4}/24",
+                                          f"{HOST_V6}/64")
+            await trio.to_thread.run_sync(lambda: netns.configure_in_netns(
+                peer, wire, addresses=(f"{PEER_V4}/24", f"{PEER_V6}/64")))
+            theirs = csum_errors(peer)
+            before = wire_rx(peer, wire)
+            await transfer(None, peer, PEER_V4, megabytes=20)
+            packets, octets = (after - was for after, was in zip(wire_rx(peer, wire), before))
+            await transfer(peer, None, HOST_V4, megabytes=5)
+            stats = (await daemon.request(name, "stats"))["adapters"][name]
+            nursery.cancel_scope.cancel()
+        per_frame = octets / packets
+        print(f"gso = {gso}: {packets} frames onto the wire, {per_frame:.0f} bytes each")
+        assert stats["pump"]["tap_large_sends"] > 100          # Linux -> driver: LSO either way
+        if gso:
+            assert per_frame > 10_000
+            assert stats["pump"]["gso_segmented"] > 0         # the partner's GSO, cut here
+        else:
+            assert per_frame <= 1514
+            assert stats["pump"]["gso_segmented"] == 0        # the partner's kernel cut it
+        assert counted_since(theirs, peer) == NONE
+    finally:
+        await trio.to_thread.run_sync(lambda: netns.remove_netns(peer, missing_ok=True))
