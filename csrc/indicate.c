@@ -90,6 +90,19 @@ static uint32_t np_rx_count_csum(struct np_adapter *a, PNDIS_PACKET p)
 }
 
 /*
+ * Room left in the rx ring.  A ring with nothing in it, and no event queued
+ * that could still name an offset in it, starts again at its beginning:
+ * traffic the host keeps up with stays in the ring's first pages instead of
+ * walking all of them.
+ */
+static uint32_t rx_room(struct np_adapter *a)
+{
+	if (a->rx_head == a->rx_tail && a->ev_head == a->ev_tail)
+		a->rx_head = a->rx_tail = 0;
+	return NP_RX_RING_BYTES - (a->rx_tail - a->rx_head);
+}
+
+/*
  * Copies each indicated frame into the rx ring now: the host hands frames on
  * after the driver returns, and a packet indicated with
  * NDIS_STATUS_RESOURCES is the driver's again as soon as this returns.
@@ -121,7 +134,7 @@ static NDISAPI VOID h_indicate_packets(NDIS_HANDLE h, PPNDIS_PACKET pp,
 		a->stats.rx_indicated++;
 		np_latency_indicated(&a->rx_latency, now);
 		ev.csum_ok = np_rx_count_csum(a, p);
-		room = NP_RX_RING_BYTES - (a->rx_tail - a->rx_head);
+		room = rx_room(a);
 		ev.status = NDIS_GET_PACKET_STATUS(p);
 		ev.packet = (uintptr_t)p;
 		ev.offset = a->rx_tail;
@@ -238,7 +251,7 @@ static NDISAPI VOID h_eth_indicate(PVOID filter, NDIS_HANDLE rx_ctx,
 	(void)rx_ctx;
 	(void)addr;
 	(void)packet_len;
-	if (!a || len > NP_RX_RING_BYTES - (a->rx_tail - a->rx_head)) {
+	if (!a || len > rx_room(a)) {
 		if (a)
 			a->ev_dropped++;
 		return;

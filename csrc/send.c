@@ -27,7 +27,6 @@ struct np_tx_slot {
 	};
 	MDL mdl;
 	uint32_t state;
-	uint8_t data[NP_TX_SLOT_DATA] __attribute__((aligned(64)));
 };
 
 #define PACKET_OOB_OFFSET 112
@@ -37,19 +36,24 @@ _Static_assert(PACKET_OOB_OFFSET + sizeof(NDIS_PACKET_OOB_DATA) +
 
 int np_tx_init(struct np_adapter *a)
 {
+	size_t headers = NP_ALIGN_UP(sizeof(struct np_tx_slot) * NP_TX_SLOTS,
+				     NP_PAGE_SIZE);
 	uint32_t i;
 
-	a->tx_map_len = NP_ALIGN_UP(sizeof(struct np_tx_slot) * NP_TX_SLOTS,
-				    NP_PAGE_SIZE);
+	/*
+	 * One mapping: the slots' packets side by side, then one page-aligned
+	 * NP_TX_SLOT_DATA buffer per slot.  Nothing is written now: a slot's
+	 * pages are touched when it first carries a frame, a frame of one page
+	 * or less touches one page of data, and the free list is LIFO, so an
+	 * adapter keeps resident only as many slots as it has had sends in
+	 * flight, not all 16 MiB (what lets a pooled adapter cost well under
+	 * 1 MiB).
+	 */
+	a->tx_map_len = headers + (size_t)NP_TX_SLOT_DATA * NP_TX_SLOTS;
 	a->tx = np_map(a->tx_map_len, PROT_READ | PROT_WRITE, "txslots");
 	if (!a->tx)
 		return -1;
-	/*
-	 * Nothing in the slots is written now: a slot's pages are touched when
-	 * it first carries a frame, and the free list is LIFO, so an adapter
-	 * that never has many sends in flight keeps a few slots resident
-	 * instead of all 2.3 MiB (what lets a pooled adapter cost ~1 MiB).
-	 */
+	a->tx_data = (uint8_t *)a->tx + headers;
 	for (i = 0; i < NP_TX_SLOTS; i++)
 		a->tx_free[i] = NP_TX_SLOTS - 1 - i;
 	a->tx_nfree = NP_TX_SLOTS;
@@ -98,19 +102,21 @@ void np_tx_complete(struct np_adapter *a, PNDIS_PACKET p, NDIS_STATUS status)
 	slot_release(a, s, status);
 }
 
-static void slot_fill(struct np_tx_slot *s, const uint8_t *frame, uint32_t len,
+static void slot_fill(struct np_adapter *a, struct np_tx_slot *s,
+		      const uint8_t *frame, uint32_t len,
 		      const struct np_api_tx_offload *offload)
 {
 	PNDIS_PACKET p = &s->packet;
+	uint8_t *data = a->tx_data + (size_t)(s - a->tx) * NP_TX_SLOT_DATA;
 
 	memset(s->raw, 0, sizeof(s->raw));
-	memcpy(s->data, frame, len);
+	memcpy(data, frame, len);
 	memset(&s->mdl, 0, sizeof(s->mdl));
 	s->mdl.Size = (CSHORT)sizeof(MDL);
 	s->mdl.MdlFlags = (CSHORT)(MDL_MAPPED_TO_SYSTEM_VA | MDL_SOURCE_IS_NONPAGED_POOL);
-	s->mdl.MappedSystemVa = s->data;
-	s->mdl.StartVa = (PVOID)((uintptr_t)s->data & ~(NP_PAGE_SIZE - 1));
-	s->mdl.ByteOffset = (ULONG)((uintptr_t)s->data & (NP_PAGE_SIZE - 1));
+	s->mdl.MappedSystemVa = data;
+	s->mdl.StartVa = (PVOID)((uintptr_t)data & ~(NP_PAGE_SIZE - 1));
+	s->mdl.ByteOffset = (ULONG)((uintptr_t)data & (NP_PAGE_SIZE - 1));
 	s->mdl.ByteCount = len;
 	p->Private.Head = p->Private.Tail = &s->mdl;
 	p->Private.PhysicalCount = p->Private.Count = 1;
@@ -194,7 +200,7 @@ uint32_t np_api_adapter_send_offload(struct np_adapter *a, const uint8_t *data,
 	for (i = 0; i < count && a->tx_nfree; i++) {
 		struct np_tx_slot *s = &a->tx[a->tx_free[--a->tx_nfree]];
 
-		slot_fill(s, data + off, lens[i], offload ? &offload[i] : NULL);
+		slot_fill(a, s, data + off, lens[i], offload ? &offload[i] : NULL);
 		if (offload && offload[i].mss)
 			a->stats.tx_large_sends++;
 		if (a->capture)

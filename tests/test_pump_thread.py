@@ -6,6 +6,7 @@ driver indicates them and the thread writes them to the TAP again - all
 while trio calls into the same adapter.  Faults in the thread are trapped
 like any other; a clean stop halts the driver and leaves nothing behind.
 """
+import ctypes
 import os
 import socket
 
@@ -13,6 +14,7 @@ import pytest
 import trio
 
 from ndisproxy import DriverFaulted, DriverTimeoutFault, StackOverflowFault, tap
+from ndisproxy._binding import mappings
 from ndisproxy.driver import latency_floor, latency_summary
 from ndisproxy.host import DEFAULT_MAC, open_adapter
 
@@ -244,3 +246,38 @@ def test_latency_buckets_are_eight_per_power_of_two():
     assert latency_summary(buckets) == {"count": 100, "p50_us": 0.54, "p99_us": 0.54,
                                         "max_us": 12.8}
     assert latency_summary([0] * 496)["p50_us"] is None
+
+
+def resident_kib(kind):
+    """Resident KiB of the runtime's mappings of this kind (mincore)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    total = 0
+    for address, length, what in mappings():
+        if what != kind:
+            continue
+        pages = (length + 4095) // 4096
+        vector = (ctypes.c_ubyte * pages)()
+        assert libc.mincore(ctypes.c_void_p(address), ctypes.c_size_t(pages * 4096), vector) == 0
+        total += 4 * sum(v & 1 for v in vector)
+    return total
+
+
+async def test_traffic_in_small_bursts_keeps_the_host_rings_to_a_few_pages(linux):
+    """1,600 full-size frames in bursts of 16: the host's TX slots hold one
+    page per frame in flight and its rx ring starts again at its beginning
+    whenever it is empty, so neither walks all its pages (the 256 KiB rx
+    ring, 16 MiB of slots)."""
+    full = MAC + bytes.fromhex("02aabbccddee") + ETHERTYPE.to_bytes(2, "big")
+    async with open_adapter("mocknic", tap_fd=linux.fd, on_carrier=linux.carrier) as nic:
+        await linux.ready()
+        with trio.fail_after(60):
+            for burst in range(100):
+                sent = [full + b"%06d" % (burst * 16 + i) + bytes(1494) for i in range(16)]
+                for f in sent:
+                    await linux.sock.send(f)
+                for f in sent:
+                    assert await linux.received() == f
+        rx_ring, tx_slots = resident_kib("rxring"), resident_kib("txslots")
+        print(f"1600 frames of 1514 bytes: rx ring {rx_ring} KiB, TX slots {tx_slots} KiB resident")
+        assert rx_ring <= 16 * 1514 // 1024 + 8
+        assert tx_slots <= 16 * 4 + 8

@@ -593,6 +593,7 @@ struct np_adapter {
 
 	/* frames the host sent: slots owned by send.c */
 	struct np_tx_slot *tx;
+	uint8_t *tx_data;		/* NP_TX_SLOT_DATA bytes per slot */
 	size_t tx_map_len;
 	uint32_t tx_free[NP_TX_SLOTS];
 	uint32_t tx_nfree;
