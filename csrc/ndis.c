@@ -204,7 +204,9 @@ NDISAPI VOID NdisReadConfiguration(PNDIS_STATUS status,
 		*status = NDIS_STATUS_RESOURCES;
 		return;
 	}
-	p = np_arena_alloc(&a->ctx.arena, sizeof(*p) + 2 * sizeof(param->value),
+	/* Room for the value widened, its NUL, and a MultiString's second. */
+	p = np_arena_alloc(&a->ctx.arena,
+			   sizeof(*p) + (strlen(param->value) + 2) * sizeof(WCHAR),
 			   TAG_CONFIG);
 	if (!p) {
 		*status = NDIS_STATUS_RESOURCES;

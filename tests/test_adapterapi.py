@@ -140,6 +140,15 @@ def test_written_configuration_reads_back(image):
     assert adapter.violations() == []
 
 
+@pytest.mark.parametrize("length", [0, 1, 190, 191])
+def test_a_multistring_read_ends_in_two_nuls_inside_its_room(image, length):
+    """REG_MULTI_SZ: the value, a NUL, and the list's closing NUL, all in
+    MaximumLength - also for the longest value a parameter can hold."""
+    said = start(image, {"Multi": "m" * length})[1]
+    assert said["multi"] == f"{2 * length}/{2 * length + 4}/terminated"
+    assert "multi" not in start(image)[1]      # no such parameter: not read
+
+
 def test_written_configuration_lasts_for_the_adapter(image):
     adapter, said = start(image)
     assert said["previous"] == "0"

@@ -19,6 +19,9 @@
  *   hex_integer=I/H	"WrittenHex" read the same two ways
  *   string=TEXT		"WrittenString" read as String
  *   speed=N		"Speed" read after writing it as Integer 100
+ *   multi=L/M/T		"Multi" read as MultiString, if present: Length,
+ *			MaximumLength, "terminated" when both closing NULs
+ *			are there and inside MaximumLength
  *   map_registers=S	NdisMAllocateMapRegisters (8 of 1514 bytes)
  *   sync=R/IN/AFTER/RUNS	NdisMSynchronizeWithInterrupt from Initialize
  *			with a routine answering TRUE: its answer, the IRQL
@@ -192,6 +195,7 @@ static void configuration(NDIS_HANDLE wrapper_config)
 	NDIS_STRING string = NDIS_STRING_CONST("WrittenString");
 	NDIS_STRING binary = NDIS_STRING_CONST("WrittenBinary");
 	NDIS_STRING speed = NDIS_STRING_CONST("Speed");
+	NDIS_STRING multi = NDIS_STRING_CONST("Multi");
 	NDIS_STRING text = NDIS_STRING_CONST("written by the driver");
 	NDIS_CONFIGURATION_PARAMETER blob = { .ParameterType = NdisParameterBinary };
 	PNDIS_CONFIGURATION_PARAMETER value;
@@ -240,6 +244,16 @@ static void configuration(NDIS_HANDLE wrapper_config)
 		DbgPrint("string=(status 0x%08lx)\n", st);
 	write_integer(cfg, &speed, NdisParameterInteger, 100);
 	DbgPrint("speed=%lu\n", read_integer(cfg, &speed, NdisParameterInteger));
+	NdisReadConfiguration(&st, &value, cfg, &multi, NdisParameterMultiString);
+	if (st == NDIS_STATUS_SUCCESS) {
+		PNDIS_STRING s = &value->ParameterData.StringData;
+		USHORT n = s->Length / sizeof(WCHAR);
+
+		/* Length, room, and the two NULs that end a REG_MULTI_SZ. */
+		DbgPrint("multi=%u/%u/%s\n", s->Length, s->MaximumLength,
+			 s->MaximumLength >= (n + 2) * sizeof(WCHAR) &&
+			 !s->Buffer[n] && !s->Buffer[n + 1] ? "terminated" : "open");
+	}
 	NdisCloseConfiguration(cfg);
 }
 
