@@ -549,6 +549,14 @@ static void port_write(struct np_device *dev, uint32_t off, unsigned size,
 	case MN_ICR:
 		*reg(d, off) &= ~value;		/* write 1 to clear */
 		break;
+	case MN_TX_LEN:
+	case MN_RX_LEN:
+		/* A ring given a length starts over: a head or tail left from
+		 * a longer ring would index past the new one. */
+		*reg(d, off) = value;
+		*reg(d, off == MN_TX_LEN ? MN_TX_HEAD : MN_RX_HEAD) = 0;
+		*reg(d, off == MN_TX_LEN ? MN_TX_TAIL : MN_RX_TAIL) = 0;
+		break;
 	case MN_TX_TAIL:
 		*reg(d, off) = value;
 		tx_process(d);

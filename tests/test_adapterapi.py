@@ -33,6 +33,7 @@ MS = 1_000_000                                  # ns
 MAC = bytes.fromhex("02005e102030")
 # mocknic_hw.h
 MN_ICR, MN_RX_FILTER = 0x08, 0x38
+MN_TX_LEN, MN_TX_TAIL, MN_RX_LEN, MN_RX_TAIL = 0x18, 0x20, 0x2C, 0x34
 MN_EEPROM_MAC_LO, MN_EEPROM_MAC_HI, MN_DEVICE_ID = 0x4C, 0x50, 0x7C
 MN_ID = 0x4E504E31
 MN_INT_LINK = 0x04
@@ -352,6 +353,21 @@ def test_ports_without_a_device_read_all_ones(image):
     assert [port_read(adapter, MN_DEVICE_ID, size) for size in (1, 2, 4)] == \
         [0xFF, 0xFFFF, 0xFFFFFFFF]
     port_write(adapter, MN_RX_FILTER, 2, 0x1234)
+    assert adapter.violations() == []
+
+
+@pytest.mark.parametrize("length, tail", [(MN_TX_LEN, MN_TX_TAIL), (MN_RX_LEN, MN_RX_TAIL)])
+def test_giving_a_ring_a_length_starts_it_over(image, length, tail):
+    """A head or tail left from a longer ring would index past a shorter
+    one: writing the length clears both, as programming a ring does."""
+    adapter, _ = start(image)
+    port_write(adapter, length, 4, 8)
+    port_write(adapter, tail, 4, 5)
+    assert port_read(adapter, tail, 4) == 5
+    port_write(adapter, length, 4, 4)
+    assert port_read(adapter, length, 4) == 4
+    assert port_read(adapter, tail, 4) == 0
+    assert port_read(adapter, tail - 4, 4) == 0          # the head
     assert adapter.violations() == []
 
 
