@@ -43,7 +43,12 @@
 
 #include "np.h"
 
-#define NP_PUMP_BATCH	64	/* frames from the TAP per MiniportSendPackets */
+/*
+ * Frames from the TAP per MiniportSendPackets.  Each one in flight holds a
+ * send packet's page; 32 keep a burst to 128 KiB of them and cost nothing
+ * in throughput against 64 (bench_tap: 1.86 Gbit/s either way).
+ */
+#define NP_PUMP_BATCH	32
 /*
  * Frames off the cable per pass before the driver indicates them: each
  * waits for the reads after it, and a pass costs few crossings.
