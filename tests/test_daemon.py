@@ -345,3 +345,20 @@ async def test_hosts_run_as_the_configured_host_user(peer, tmp_path):
         result = await trio.to_thread.run_sync(ping, PEER_V4)
         assert result.returncode == 0, result.stdout
         nursery.cancel_scope.cancel()
+
+
+def test_the_fork_server_imports_only_what_hosts_run():
+    """Every module the fork server imports is in every host's pages: the
+    daemon's side (its supervisor, config, control socket, the trio API)
+    stays out, and so does pyroute2."""
+    script = ("import sys\n"
+              "from ndisproxy import driver, host, hostproc, privileges, tap\n"
+              "print(' '.join(sorted(sys.modules)))")
+    loaded = set(subprocess.run([sys.executable, "-I", "-c", script], capture_output=True,
+                                text=True, check=True, timeout=60).stdout.split())
+    assert "ndisproxy.hostproc" in loaded
+    for daemon_side in ("ndisproxy.api", "ndisproxy.daemon", "ndisproxy.config",
+                        "ndisproxy.control", "ndisproxy.supervisor", "ndisproxy.store",
+                        "pyroute2"):
+        assert daemon_side not in loaded
+

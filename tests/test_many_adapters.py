@@ -28,6 +28,14 @@ kind = "loopback"
 """ for name in names)
 
 
+def pss_mib(pid):
+    with open(f"/proc/{pid}/smaps_rollup") as rollup:
+        for line in rollup:
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError(f"no Pss in /proc/{pid}/smaps_rollup")
+
+
 def round_trip(name, mac):
     """A broadcast frame sent on the TAP comes back from the looped cable:
     through MiniportSendPackets, the device, the RX ring and an indication."""
@@ -59,13 +67,17 @@ async def test_64_adapters_pass_traffic_and_stop_cleanly(require_net, pooled):  
         ready = time.monotonic() - began
         hosts = {a.pid for a in daemon.adapters.values()}
         assert len(hosts) == (1 if pooled else COUNT)
+        memory = sum(pss_mib(pid) for pid in hosts) / COUNT
         passed = [await trio.to_thread.run_sync(round_trip, a.name, a.mac)
                   for a in daemon.adapters.values()]
         assert all(passed), [n for n, ok in zip(names, passed) if not ok]
         assert all(a.restarts == 0 for a in daemon.adapters.values())
         nursery.cancel_scope.cancel()
     print(f"{COUNT} adapters, {len(hosts)} host(s): all running {ready:.2f} s after start; "
-          "every one looped a frame back")
+          f"every one looped a frame back; {memory:.2f} MiB PSS per adapter")
+    # Generous bounds (3x the targets: 6 MiB per host, 1 MiB per pooled
+    # adapter past the pool's first); benchmarks/bench_scale.py measures.
+    assert memory < (18 if not pooled else 3 + 12 / COUNT)
     assert all(a.state == "halted" for a in daemon.adapters.values())
     assert all(a.halt_report == {"leaks": [], "violations": []}
                for a in daemon.adapters.values())
