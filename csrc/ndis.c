@@ -133,6 +133,7 @@ NDISAPI VOID NdisOpenConfiguration(PNDIS_STATUS status, PNDIS_HANDLE config,
 {
 	struct np_adapter *a = adapter_or_verify(wrapper_config, __func__);
 
+	np_verify_irql(NP_VIOL_IRQL, PASSIVE_LEVEL, __func__);
 	*config = a;
 	*status = a ? NDIS_STATUS_SUCCESS : NDIS_STATUS_FAILURE;
 }
@@ -187,6 +188,7 @@ NDISAPI VOID NdisReadConfiguration(PNDIS_STATUS status,
 	char name[64];
 	size_t i;
 
+	np_verify_irql(NP_VIOL_IRQL, PASSIVE_LEVEL, __func__);
 	*status = NDIS_STATUS_FAILURE;
 	*value = NULL;
 	if (!a || !keyword)
@@ -273,6 +275,7 @@ NDISAPI VOID NdisWriteConfiguration(PNDIS_STATUS status, NDIS_HANDLE config,
 	char text[sizeof(a->params[0].value) + 1];
 	size_t n;
 
+	np_verify_irql(NP_VIOL_IRQL, PASSIVE_LEVEL, __func__);
 	*status = NDIS_STATUS_FAILURE;
 	if (!a || !keyword || !value)
 		return;
@@ -310,6 +313,7 @@ NDISAPI VOID NdisCloseConfiguration(NDIS_HANDLE config)
 	struct np_adapter *a = adapter_or_verify(config, __func__);
 	size_t i;
 
+	np_verify_irql(NP_VIOL_IRQL, PASSIVE_LEVEL, __func__);
 	if (!a)
 		return;
 	for (i = 0; i < a->ncfg; i++)
@@ -336,6 +340,7 @@ NDISAPI VOID NdisReadNetworkAddress(PNDIS_STATUS status, PVOID *address,
 	const char *s;
 	int n = 0;
 
+	np_verify_irql(NP_VIOL_IRQL, PASSIVE_LEVEL, __func__);
 	*status = NDIS_STATUS_FAILURE;
 	*address = NULL;
 	*len = 0;

@@ -501,10 +501,16 @@ class Adapter:
         return OidResult(status[0], bytes(buf[0:min(done[0], length)]), needed[0])
 
     def set_raw(self, oid, data):
-        """MiniportSetInformation with ``data``: an OidResult (data empty)."""
+        """MiniportSetInformation with ``data``: an OidResult (data empty).
+
+        ValueError for more than OID_BUFFER bytes: the driver is never
+        handed part of a request."""
         self._require_open()
         oid = oid_number(oid)
         data = bytes(data)
+        if len(data) > OID_BUFFER:
+            raise ValueError(f"OID set data of {len(data)} bytes: at most {OID_BUFFER} "
+                             "can be given to a driver")
         status = ffi.new("int32_t *")
         done = ffi.new("uint32_t *")
         needed = ffi.new("uint32_t *")

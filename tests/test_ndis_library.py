@@ -13,6 +13,7 @@ import pytest
 
 from ndisproxy import BugCheckFault, DriverFaulted, DriverImage, VerifierFault, drivers
 from ndisproxy._binding import VIOLATIONS, lib
+from ndisproxy.driver import OID_BUFFER
 
 OID_NDISAPI_SELFCHECK = 0xFF000001
 OID_NDISAPI_PENDED = 0xFF000002
@@ -167,6 +168,21 @@ def test_set_packet_filter(adapter):
     assert selfcheck(adapter).packet_filter == packet_filter
 
 
+def test_a_set_longer_than_the_oid_buffer_is_refused_whole(adapter):
+    """Never part of a request: 8 KiB goes to the driver, a byte more is a
+    ValueError and the driver is not called."""
+    def sets():
+        points = adapter.stack_report()["entry_points"]
+        return points.get("MiniportSetInformation", {}).get("calls", 0)
+
+    before = sets()
+    whole = adapter.set_raw(lib.OID_GEN_CURRENT_PACKET_FILTER, bytes(OID_BUFFER))
+    assert whole.status == lib.NDIS_STATUS_SUCCESS, whole.status_name   # it reads 4
+    with pytest.raises(ValueError, match="8193 bytes: at most 8192"):
+        adapter.set_raw(lib.OID_GEN_CURRENT_PACKET_FILTER, bytes(OID_BUFFER + 1))
+    assert sets() == before + 1
+
+
 def test_pended_query_completes_from_the_timer(adapter):
     result = adapter.query_raw(OID_NDISAPI_PENDED)
     assert result.status == lib.NDIS_STATUS_PENDING, result.status_name
@@ -315,6 +331,7 @@ VERIFIER_MODES = [
     (1, "irql", ["NdisMSleep", "IRQL 2", "maximum 0"]),
     (2, "lock-not-held", ["NdisReleaseSpinLock", "not held"]),
     (3, "bad-free", ["NdisFreeMemory", "double free"]),
+    (7, "irql", ["NdisOpenConfiguration", "IRQL 2", "maximum 0"]),
 ]
 
 

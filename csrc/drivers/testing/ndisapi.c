@@ -136,6 +136,7 @@ _Static_assert(sizeof(struct ndisapi_selfcheck) == 92,
 /* The adapter context: allocated in Initialize, freed in Halt. */
 struct ndisapi {
 	NDIS_HANDLE handle;		/* the miniport handle NDIS gave us */
+	NDIS_HANDLE wrapper_config;	/* Initialize's, kept for mode 7 */
 	NDIS_SPIN_LOCK lock;		/* guards check, rx_held, linked, pended */
 	NDIS_MINIPORT_INTERRUPT interrupt;
 	NDIS_MINIPORT_TIMER timer;
@@ -365,6 +366,7 @@ static NDIS_STATUS NDISAPI test_initialize(PNDIS_STATUS open_error,
 			     NDIS_ATTRIBUTE_DESERIALIZE | NDIS_ATTRIBUTE_BUS_MASTER,
 			     NdisInterfacePci);
 
+	na->wrapper_config = config;
 	status = read_configuration(na, config);
 	if (status != NDIS_STATUS_SUCCESS)
 		goto fail;
@@ -476,12 +478,14 @@ static NDIS_STATUS NDISAPI ndisapi_query(NDIS_HANDLE ctx, NDIS_OID oid,
  *   5  indicate the receive packet again while the host still holds it
  *   6  NdisFreePacket of the receive packet while the host still holds it
  *      (then allocate a fresh one, so the adapter keeps working)
+ *   7  NdisOpenConfiguration at DISPATCH_LEVEL (PASSIVE_LEVEL only)
  * Modes 5 and 6 need a packet indicated and not yet returned.
  */
 static NDIS_STATUS violate(struct ndisapi *na, ULONG mode)
 {
 	PNDIS_PACKET packet = na->rx_packet;
 	NDIS_STATUS status;
+	NDIS_HANDLE cfg;
 
 	NDIS_SPIN_LOCK lock;
 	PVOID scratch;
@@ -522,6 +526,9 @@ static NDIS_STATUS violate(struct ndisapi *na, ULONG mode)
 		NDIS_SET_PACKET_HEADER_SIZE(na->rx_packet, ETH_HEADER_LEN);
 		na->rx_held = FALSE;
 		return NDIS_STATUS_SUCCESS;
+	case 7:
+		NdisOpenConfiguration(&status, &cfg, na->wrapper_config);
+		return status;
 	default:
 		return NDIS_STATUS_INVALID_DATA;
 	}
