@@ -53,7 +53,8 @@ OWNER_ALIAS = "ndisproxy:"
 # sun_path is 108 bytes including the terminating NUL.
 _MAX_SOCKET_PATH = 107
 _IFNAMSIZ = 16
-_PARAMETER_NAME = re.compile(r"[A-Za-z0-9_]{1,63}")
+# NDIS's standardized keywords start with "*" (*JumboPacket, *SpeedDuplex).
+_PARAMETER_NAME = re.compile(r"(?=.{1,63}$)\*?[A-Za-z0-9_]+")
 _GROUP_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?")
 _POOL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _MAC = re.compile(r"[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){4}")
@@ -698,7 +699,8 @@ def _parameters(table, key):
     for name, value in table.items():
         where = _join(key, name)
         if not _PARAMETER_NAME.fullmatch(name):
-            raise _Invalid(where, "a parameter name is 1..63 of A-Z, a-z, 0-9 and _")
+            raise _Invalid(where, "a parameter name is 1..63 of A-Z, a-z, 0-9 and _, "
+                                  "the first of them may be * (*JumboPacket)")
         clash = _same_parameter(parameters, name)
         if clash is not None:
             raise _Invalid(where, f"same parameter as {key}.{clash} (parameter names are "

@@ -554,6 +554,12 @@ def test_parameter_values(tmp_path):
     assert type(only.parameters["On"]) is bool
 
 
+def test_ndis_standardized_keywords_start_with_a_star(tmp_path):
+    (only,) = load(tmp_path, adapter(parameters=(
+        f'"*JumboPacket" = 9014\n"*SpeedDuplex" = "0"\n"*{"N" * 62}" = 1'))).adapters
+    assert only.parameters == {"*JumboPacket": 9014, "*SpeedDuplex": "0", "*" + "N" * 62: 1}
+
+
 @pytest.mark.parametrize("parameters, key, problem", [
     ("Rate = 1.5", "Rate", "expected a string, an integer or a boolean, got 1.5 (a float)"),
     ("Rate = -1", "Rate", "expected an integer in 0..4294967295 (a REG_DWORD), got -1"),
@@ -565,8 +571,12 @@ def test_parameter_values(tmp_path):
      "string is 192 bytes; a parameter value can have at most 191"),
     (f'Text = "{"é" * 96}"', "Text", "string is 192 bytes"),
     ('Text = "a\\u0000b"', "Text", "string contains a NUL character"),
-    ('"Bad Name" = 1', '"Bad Name"', "a parameter name is 1..63 of A-Z, a-z, 0-9 and _"),
+    ('"Bad Name" = 1', '"Bad Name"', "a parameter name is 1..63 of A-Z, a-z, 0-9 and _, the "
+                                    "first of them may be * (*JumboPacket)"),
     ("Bad-Name = 1", "Bad-Name", "a parameter name is 1..63 of A-Z, a-z, 0-9 and _"),
+    ('"Jumbo*" = 1', '"Jumbo*"', "a parameter name is 1..63"),
+    ('"**Jumbo" = 1', '"**Jumbo"', "a parameter name is 1..63"),
+    ('"*" = 1', '"*"', "a parameter name is 1..63"),
     ('"" = 1', '""', "a parameter name is 1..63"),
     (f'{"N" * 64} = 1', "N" * 64, "a parameter name is 1..63"),
     ("MTU = 1\nmtu = 2", "mtu", "same parameter as adapter[0].parameters.MTU (parameter names "
