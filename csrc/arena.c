@@ -178,6 +178,14 @@ int np_arena_free(struct np_arena *a, void *va, uint32_t *tag)
 	return 0;
 }
 
+/* Bytes of the live allocation at va, or 0 if va is not one. */
+size_t np_arena_len(struct np_arena *a, const void *va)
+{
+	struct np_alloc *b = header_of(a, va);
+
+	return b && b->magic == NP_ALLOC_MAGIC ? b->len : 0;
+}
+
 /* Is [va, va+len) inside one live block of this arena? */
 int np_arena_owns(struct np_arena *a, const void *va, size_t len)
 {

@@ -387,20 +387,35 @@ NDISAPI NDIS_STATUS NdisAllocateMemory(PVOID *va, UINT len, UINT flags,
 	return NdisAllocateMemoryWithTag(va, len, TAG_NDIS);
 }
 
+static void timers_freed(struct np_adapter *a, uintptr_t va, size_t len,
+			 const char *fn);
+
 /*
  * A driver may free in an adapter's context what it allocated in
  * DriverEntry's, so both arenas are tried before calling the free bad.
+ * Timers that lived in the freed memory go with it.
  */
 int np_free_pool(PVOID va, const char *fn)
 {
 	struct np_ctx *c = np_current_ctx();
+	struct np_adapter *a = np_current_adapter();
+	struct np_arena *arena;
+	size_t len;
 
 	if (!c || !va)
 		return -1;
-	if (np_arena_free(&c->arena, va, NULL) == 0)
-		return 0;
-	if (c != &c->image->ctx && np_arena_free(&c->image->ctx.arena, va, NULL) == 0)
-		return 0;
+	arena = &c->arena;
+	len = np_arena_len(arena, va);
+	if (!len && c != &c->image->ctx) {
+		arena = &c->image->ctx.arena;
+		len = np_arena_len(arena, va);
+	}
+	if (len) {
+		if (a)
+			timers_freed(a, (uintptr_t)va, len, fn);
+		if (np_arena_free(arena, va, NULL) == 0)
+			return 0;
+	}
 	np_verify(c, NP_VIOL_BAD_FREE,
 		  "%s(%p): not a live allocation (double free?)", fn, va);
 	return -1;
@@ -972,6 +987,30 @@ static struct np_timer *timer_slot(struct np_adapter *a, PVOID obj, int create)
 		return NULL;
 	free_slot->obj = obj;
 	return free_slot;
+}
+
+/*
+ * NDIS has no call that frees a timer: its memory going away is the end of
+ * it.  Freeing memory that holds an armed timer is a bug Windows' Driver
+ * Verifier stops on; here it is reported, and the timer never fires.
+ */
+static void timers_freed(struct np_adapter *a, uintptr_t va, size_t len,
+			 const char *fn)
+{
+	int i;
+
+	for (i = 0; i < NP_MAX_TIMERS; i++) {
+		struct np_timer *t = &a->timers[i];
+		uintptr_t at = (uintptr_t)t->obj;
+
+		if (!t->obj || at < va || at - va >= len)
+			continue;
+		if (t->due_ns)
+			np_verify(&a->ctx, NP_VIOL_BAD_FREE,
+				  "%s(%p): frees timer %p while it is armed (cancel it first)",
+				  fn, (void *)va, t->obj);
+		memset(t, 0, sizeof(*t));
+	}
 }
 
 static void timer_init(struct np_adapter *a, PVOID obj,

@@ -164,6 +164,27 @@ def test_written_configuration_lasts_for_the_adapter(image):
 # -- NdisInitializeTimer, NdisSetTimer, NdisCancelTimer -------------------------------------
 
 
+def test_a_timer_goes_with_the_memory_that_held_it(image):
+    """Forty timers, each in a block of its own that is freed after use:
+    freeing the block frees the timer, so no adapter runs out of them
+    (16 at a time) and none is left to fire."""
+    adapter, said = start(image, {"TimerChurn": 40})
+    assert said["timer_churn"] == "40"
+    assert adapter.violations() == []
+    adapter.run_timers(lib.np_api_now_ns() + 120_000 * MS)     # past every due time
+    assert not any(line.startswith("timer=pool") for line in image.log())
+
+
+def test_freeing_an_armed_timer_is_a_bad_free_and_it_never_fires(image):
+    adapter, _ = start(image, {"TimerFreedArmed": 1})
+    [violation] = adapter.violations()
+    assert violation.kind == "bad-free"
+    assert violation.entry_point == "MiniportInitialize"
+    assert "NdisFreeMemory" in violation.text and "while it is armed" in violation.text
+    adapter.run_timers(lib.np_api_now_ns() + 120_000 * MS)
+    assert not any(line.startswith("timer=pool") for line in image.log())
+
+
 def test_timers_fire_once_in_due_order_and_a_cancelled_one_never(image):
     before = time.monotonic_ns()
     adapter, said = start(image)

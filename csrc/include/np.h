@@ -200,6 +200,7 @@ int np_arena_init(struct np_arena *a, size_t reserve, const char *kind,
 void np_arena_destroy(struct np_arena *a);
 void *np_arena_alloc(struct np_arena *a, size_t len, uint32_t tag);
 void *np_arena_zalloc(struct np_arena *a, size_t len, uint32_t tag);
+size_t np_arena_len(struct np_arena *a, const void *va);
 /* Returns 0, or -1 when va is not a live allocation of this arena. */
 int np_arena_free(struct np_arena *a, void *va, uint32_t *tag);
 int np_arena_owns(struct np_arena *a, const void *va, size_t len);

@@ -19,6 +19,8 @@
  *   hex_integer=I/H	"WrittenHex" read the same two ways
  *   string=TEXT		"WrittenString" read as String
  *   speed=N		"Speed" read after writing it as Integer 100
+ *   timer_churn=N	timers in freed pool memory that were set and then
+ *			cancelled, of "TimerChurn" (see timers_in_pool)
  *   multi=L/M/T		"Multi" read as MultiString, if present: Length,
  *			MaximumLength, "terminated" when both closing NULs
  *			are there and inside MaximumLength
@@ -257,6 +259,43 @@ static void configuration(NDIS_HANDLE wrapper_config)
 	NdisCloseConfiguration(cfg);
 }
 
+/* ---- timers in pool memory ----------------------------------------------------- */
+
+static VOID NDISAPI never_fires(PVOID s1, PVOID ctx, PVOID s2, PVOID s3)
+{
+	DbgPrint("timer=pool/%u\n", KeGetCurrentIrql());
+}
+
+/*
+ * NDIS has no call that frees a timer: a driver embeds one in memory of
+ * its own and frees the memory.  "TimerChurn" times, a timer at a new
+ * offset of a fresh block is initialised, set, cancelled and its block
+ * freed; "TimerFreedArmed" frees a block whose timer is still set.
+ */
+static void timers_in_pool(struct adapterapi *aa, ULONG churn, ULONG free_armed)
+{
+	PNDIS_MINIPORT_TIMER t;
+	BOOLEAN cancelled;
+	PUCHAR block;
+	ULONG i, done = 0;
+
+	for (i = 0; i < churn + !!free_armed; i++) {
+		if (NdisAllocateMemoryWithTag((PVOID *)&block, 4096, ADAPTERAPI_TAG) !=
+		    NDIS_STATUS_SUCCESS)
+			break;
+		t = (PNDIS_MINIPORT_TIMER)(block + (i * 64) % (4096 - 2 * sizeof(*t)));
+		NdisMInitializeTimer(t, aa->handle, never_fires, aa);
+		NdisMSetTimer(t, 60000);
+		if (i < churn) {
+			NdisMCancelTimer(t, &cancelled);
+			done += cancelled;
+		}
+		NdisFreeMemory(block, 4096, 0);
+	}
+	if (churn)
+		DbgPrint("timer_churn=%lu\n", done);
+}
+
 /* ---- interrupts ------------------------------------------------------------ */
 
 static VOID NDISAPI adapterapi_isr(PBOOLEAN recognized, PBOOLEAN queue_dpc,
@@ -398,6 +437,8 @@ static NDIS_STATUS NDISAPI test_initialize(PNDIS_STATUS open_error,
 	aa->free_map_registers = testdrv_param(config, L"FreeMapRegisters", 1);
 
 	configuration(config);
+	timers_in_pool(aa, testdrv_param(config, L"TimerChurn", 0),
+		       testdrv_param(config, L"TimerFreedArmed", 0));
 
 	status = NdisMAllocateMapRegisters(adapter, 0, NDIS_DMA_32BITS, 8, 1514);
 	DbgPrint("map_registers=%08lx\n", status);
