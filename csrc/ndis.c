@@ -225,18 +225,17 @@ NDISAPI VOID NdisReadConfiguration(PNDIS_STATUS status,
 		}
 	} else {
 		PWSTR w = (PWSTR)(p + 1);
-		size_t n = strlen(param->value);
+		/* Values are UTF-8; a unit per byte at most, plus two NULs. */
+		size_t n = np_winfmt_utf8_to_utf16((unsigned short *)w,
+						   strlen(param->value) + 1,
+						   param->value);
 
-		/* Registry values are ASCII here; widen them unit by unit. */
-		for (i = 0; i < n; i++)
-			w[i] = (WCHAR)(unsigned char)param->value[i];
-		w[n] = 0;
+		p->ParameterData.StringData.Length = (USHORT)(n * 2);
 		if (type == NdisParameterMultiString)
 			w[++n] = 0;
 		p->ParameterType = type == NdisParameterMultiString ?
 			NdisParameterMultiString : NdisParameterString;
 		p->ParameterData.StringData.Buffer = w;
-		p->ParameterData.StringData.Length = (USHORT)(strlen(param->value) * 2);
 		p->ParameterData.StringData.MaximumLength = (USHORT)((n + 1) * 2);
 	}
 	a->cfg_allocs[a->ncfg++] = p;

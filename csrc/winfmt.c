@@ -29,6 +29,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "np_winfmt.h"
 
@@ -612,3 +613,67 @@ size_t np_winfmt_utf16_to_utf8(char *out, size_t outlen,
 		out[sk.len] = '\0';
 	return sk.len;
 }
+
+/* One code point from UTF-8 at @p (@n bytes left); U+FFFD for a bad byte. */
+static size_t utf8_decode(const unsigned char *p, size_t n, uint32_t *cp)
+{
+	size_t len, i;
+	uint32_t c = p[0], min;
+
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	}
+	if (c >= 0xc2 && c <= 0xdf) {
+		len = 2, c &= 0x1f, min = 0x80;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		len = 3, c &= 0x0f, min = 0x800;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4, c &= 0x07, min = 0x10000;
+	} else {
+		*cp = 0xfffd;
+		return 1;
+	}
+	if (len > n)
+		goto bad;
+	for (i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			goto bad;
+		c = c << 6 | (p[i] & 0x3f);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		goto bad;
+	*cp = c;
+	return len;
+bad:
+	*cp = 0xfffd;
+	return 1;
+}
+
+size_t np_winfmt_utf8_to_utf16(unsigned short *out, size_t outunits,
+			       const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = s ? strlen(s) : 0, at = 0, units = 0;
+	uint32_t cp;
+
+	if (!outunits)
+		return 0;
+	while (at < n) {
+		size_t used = utf8_decode(p + at, n - at, &cp);
+		size_t need = cp >= 0x10000 ? 2 : 1;
+
+		if (units + need > outunits - 1)
+			break;			/* whole characters only */
+		if (need == 2) {
+			out[units++] = (unsigned short)(0xd800 + ((cp - 0x10000) >> 10));
+			out[units++] = (unsigned short)(0xdc00 + ((cp - 0x10000) & 0x3ff));
+		} else {
+			out[units++] = (unsigned short)cp;
+		}
+		at += used;
+	}
+	out[units] = 0;
+	return units;
+}
+

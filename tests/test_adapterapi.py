@@ -146,7 +146,17 @@ def test_a_multistring_read_ends_in_two_nuls_inside_its_room(image, length):
     """REG_MULTI_SZ: the value, a NUL, and the list's closing NUL, all in
     MaximumLength - also for the longest value a parameter can hold."""
     said = start(image, {"Multi": "m" * length})[1]
-    assert said["multi"] == f"{2 * length}/{2 * length + 4}/terminated"
+    assert said["multi"] == f"{2 * length}/{2 * length + 4}/terminated/{'m' * length}"
+
+
+@pytest.mark.parametrize("text, units", [("ünïcode", 7), ("€ 5", 3), ("a😀b", 4),
+                                         ("😀" * 47, 94)])
+def test_a_string_value_reaches_the_driver_as_utf16(image, text, units):
+    """Values are UTF-8 on our side and UTF-16 on the driver's: one unit per
+    character, two for one beyond U+FFFF, and the driver's %wZ gives the
+    text back."""
+    said = start(image, {"Multi": text})[1]
+    assert said["multi"] == f"{2 * units}/{2 * units + 4}/terminated/{text}"
     assert "multi" not in start(image)[1]      # no such parameter: not read
 
 

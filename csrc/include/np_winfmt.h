@@ -40,4 +40,15 @@ size_t np_winfmt(char *out, size_t outlen, const char *fmt,
 size_t np_winfmt_utf16_to_utf8(char *out, size_t outlen,
 			       const unsigned short *s, size_t units);
 
+/*
+ * Convert the UTF-8 C string @s to UTF-16 at @out, which has room for
+ * @outunits units including the terminating U+0000 it always gets (if
+ * @outunits is not 0).  A byte that starts no valid sequence becomes
+ * U+FFFD; code points above U+FFFF become surrogate pairs.  Never more
+ * units than @s has bytes.  Truncates only at a character boundary and
+ * returns the units written, excluding the terminator.
+ */
+size_t np_winfmt_utf8_to_utf16(unsigned short *out, size_t outunits,
+			       const char *s);
+
 #endif /* NP_WINFMT_H */

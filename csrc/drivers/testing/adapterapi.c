@@ -21,9 +21,9 @@
  *   speed=N		"Speed" read after writing it as Integer 100
  *   timer_churn=N	timers in freed pool memory that were set and then
  *			cancelled, of "TimerChurn" (see timers_in_pool)
- *   multi=L/M/T		"Multi" read as MultiString, if present: Length,
+ *   multi=L/M/T/TEXT	"Multi" read as MultiString, if present: Length,
  *			MaximumLength, "terminated" when both closing NULs
- *			are there and inside MaximumLength
+ *			are there and inside MaximumLength, the first string
  *   map_registers=S	NdisMAllocateMapRegisters (8 of 1514 bytes)
  *   sync=R/IN/AFTER/RUNS	NdisMSynchronizeWithInterrupt from Initialize
  *			with a routine answering TRUE: its answer, the IRQL
@@ -252,9 +252,10 @@ static void configuration(NDIS_HANDLE wrapper_config)
 		USHORT n = s->Length / sizeof(WCHAR);
 
 		/* Length, room, and the two NULs that end a REG_MULTI_SZ. */
-		DbgPrint("multi=%u/%u/%s\n", s->Length, s->MaximumLength,
+		DbgPrint("multi=%u/%u/%s/%wZ\n", s->Length, s->MaximumLength,
 			 s->MaximumLength >= (n + 2) * sizeof(WCHAR) &&
-			 !s->Buffer[n] && !s->Buffer[n + 1] ? "terminated" : "open");
+			 !s->Buffer[n] && !s->Buffer[n + 1] ? "terminated" : "open",
+			 s);
 	}
 	NdisCloseConfiguration(cfg);
 }
