@@ -463,6 +463,10 @@ def _install_arguments(parser):
     parser.add_argument("--name", metavar="NAME",
                         help="install under this name (default: the INF's file name in "
                              "lower case)")
+    parser.add_argument("--model", metavar="HWID",
+                        help="the model whose install section (files, parameter defaults) "
+                             "to install, by hardware id, e.g. 'PCI\\VEN_8086&DEV_100E', or "
+                             "by description (default: the first model)")
     _store_argument(parser)
 
 
@@ -482,7 +486,7 @@ def _driver_install(args):
         hint = "" if args.name is not None else " (choose one with --name)"
         return _driver_failure(args, "install", f"{exc}{hint}", EXIT_INVALID)
     try:
-        stored = DriverStore(args.store).install(inf, name=name)
+        stored = DriverStore(args.store).install(inf, name=name, model=args.model)
     except InfError as exc:
         return _driver_failure(args, "install", str(exc), EXIT_INVALID)
     except StoreError as exc:
@@ -501,6 +505,11 @@ def _driver_install(args):
     print(f"installed {stored.name} ({manifest['provider'] or 'no provider'}, {version}) in "
           f"{stored.directory}: {manifest['image']}, {len(stored.parameters)} parameter "
           f"default{'s' if len(stored.parameters) != 1 else ''}")
+    if len(manifest["models"]) > 1:
+        model = manifest["model"]
+        others = len(manifest["models"]) - 1
+        print(f"model: {model['description']} ({', '.join(model['hardware_ids'])}); "
+              f"{others} other{'s' if others != 1 else ''} in the INF (--model)")
     for warning in manifest["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
     if image_problem:
@@ -701,7 +710,8 @@ DRIVER_ACTIONS = {
         "naming FILE:LINE (exit status 2).",
         "examples:\n  ndisproxy driver install /media/cdrom/amd64/e1g6032e.inf\n"
         "  ndisproxy driver install mocknic           # the bundled mock driver's INF\n"
-        "  ndisproxy driver install --name nic2 vendor.inf --store /srv/drivers",
+        "  ndisproxy driver install --name nic2 vendor.inf --store /srv/drivers\n"
+        "  ndisproxy driver install --model 'PCI\\VEN_8086&DEV_10D3' e1g6032e.inf",
         _install_arguments, _driver_install),
     "list": _action(
         "list the installed drivers",

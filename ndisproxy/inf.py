@@ -384,16 +384,18 @@ class PackageFile:
 class Package:
     """What installing the INF would do on x64 Windows, for ndisproxy.
 
-    ``models`` in [Manufacturer] order; ``files`` every file their install
-    sections copy; ``image`` the service binary of the first model (the
-    driver ``driver = NAME`` runs); ``parameters`` {name: Parameter} of that
-    model's AddReg, by name as written (look names up case-insensitively);
+    ``models`` in [Manufacturer] order; ``model`` the one installed (the
+    first, unless one was chosen); ``files`` every file their install
+    sections copy; ``image`` the service binary of that model (the driver
+    ``driver = NAME`` runs); ``parameters`` {name: Parameter} of its
+    AddReg, by name as written (look names up case-insensitively);
     ``warnings`` what was read but is not used (one line each).
     """
     inf: Inf
     provider: str | None
     driver_version: str | None
     models: tuple
+    model: Model
     files: tuple
     image: str
     service: str | None
@@ -401,34 +403,50 @@ class Package:
     warnings: tuple
 
 
-def read_package(path):
+def read_package(path, model=None):
     """Read ``path`` as an x64 network driver package: a ``Package``."""
-    return package(read(path))
+    return package(read(path), model)
 
 
-def package(inf):
-    """The ``Package`` an ``Inf`` describes; InfError if it is not one."""
+def package(inf, model=None):
+    """The ``Package`` an ``Inf`` describes, installing the model whose
+    hardware id (or description) is ``model``, or else the first;
+    InfError if it is not one, or has no such model."""
     _check_version(inf)
     warnings = []
     models = _models(inf)
     files, seen = [], {}
     install = {}
-    for model in models:
-        if model.install_section.lower() in install:
+    for each in models:
+        if each.install_section.lower() in install:
             continue
-        copied = _copy_files(inf, model.install_section)
-        install[model.install_section.lower()] = copied
+        copied = _copy_files(inf, each.install_section)
+        install[each.install_section.lower()] = copied
         for item in copied:
             if item.name.lower() not in seen:
                 seen[item.name.lower()] = item
                 files.append(item)
-    first = models[0]
-    service, image = _service(inf, first, install[first.install_section.lower()])
-    parameters = _parameters(inf, first.install_section, warnings)
+    chosen = models[0] if model is None else _choose(inf, models, model)
+    service, image = _service(inf, chosen, install[chosen.install_section.lower()])
+    parameters = _parameters(inf, chosen.install_section, warnings)
     return Package(inf=inf, provider=inf.value("Version", "Provider"),
-                   driver_version=_driver_version(inf), models=tuple(models),
+                   driver_version=_driver_version(inf), models=tuple(models), model=chosen,
                    files=tuple(files), image=image, service=service, parameters=parameters,
                    warnings=tuple(warnings))
+
+
+def _choose(inf, models, wanted):
+    """The model with hardware id ``wanted`` (case-insensitive, as Windows
+    matches them), or else with that description."""
+    folded = wanted.lower()
+    for found in (m for m in models if folded in (h.lower() for h in m.hardware_ids)):
+        return found
+    for found in (m for m in models if m.description.lower() == folded):
+        return found
+    listed = "; ".join(f"{m.description} ({', '.join(m.hardware_ids) or 'no hardware id'})"
+                       for m in models)
+    raise inf.error(None, f'no model with hardware id or description "{wanted}"; '
+                          f"its models: {listed}")
 
 
 def _check_version(inf):

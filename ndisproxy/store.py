@@ -135,12 +135,14 @@ class DriverStore:
 
     # -- changing -----------------------------------------------------------------
 
-    def install(self, inf_path, name=None):
+    def install(self, inf_path, name=None, model=None):
         """Install the driver package ``inf_path`` describes as ``name``
-        (default: the INF's file name in lower case): a StoredDriver."""
+        (default: the INF's file name in lower case), with the install
+        section of ``model`` (a hardware id or description; default: the
+        first model): a StoredDriver."""
         inf_path = pathlib.Path(inf_path)
         name = check_name(name if name is not None else default_name(inf_path))
-        package = inf_files.read_package(inf_path)
+        package = inf_files.read_package(inf_path, model)
         _check_limits(package)
         if name in self.names():
             raise StoreError(f"a driver {name!r} is already installed in {self.directory}; "
@@ -240,7 +242,7 @@ def _fsync_directory(path):
 
 
 def _manifest(name, package, inf_copy, files):
-    first = package.models[0]
+    chosen = package.model
     return {
         "format": FORMAT,
         "name": name,
@@ -251,7 +253,9 @@ def _manifest(name, package, inf_copy, files):
         "driver_version": package.driver_version,
         "image": package.image,
         "service": package.service,
-        "install_section": first.install_section,
+        "install_section": chosen.install_section,
+        "model": {"description": chosen.description,
+                  "hardware_ids": list(chosen.hardware_ids)},
         "models": [{"description": m.description, "install_section": m.install_section,
                     "hardware_ids": list(m.hardware_ids)} for m in package.models],
         "files": [{"name": item.name, "sha256": files[item.name]} for item in package.files],

@@ -126,7 +126,9 @@ def test_cli_install_list_remove(tmp_path):
     result = ndisproxy("driver", "install", "--store", store, vendor_package(tmp_path))
     assert result.returncode == 0, result.stderr
     assert result.stdout == (f"installed vendor (ndisproxy, 01/01/2025,0.1.0.0) in "
-                             f"{store / 'vendor'}: mocknic.sys, 4 parameter defaults\n")
+                             f"{store / 'vendor'}: mocknic.sys, 4 parameter defaults\n"
+                             "model: ndisproxy mock NIC (NDIS 5.1) (PCI\\VEN_4E50&DEV_4E31); "
+                             "1 other in the INF (--model)\n")
     listed = ndisproxy("driver", "list", "--store", store)
     assert listed.returncode == 0
     header, row = listed.stdout.splitlines()
@@ -148,6 +150,31 @@ def test_cli_install_list_remove(tmp_path):
         2, f"ndisproxy driver remove: no driver 'vendor' in {store} (installed: none)\n")
     assert ndisproxy("driver", "list", "--store", store).stdout == \
         f"no drivers installed in {store}\n"
+
+
+def test_cli_install_another_model(tmp_path):
+    """mocknic.inf has a second model, the server board, whose install
+    section sets deeper rings; --model picks it by hardware id."""
+    store = tmp_path / "store"
+    first = ndisproxy("driver", "install", "--store", store, "--name", "desk", "mocknic")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines()[1] == (
+        "model: ndisproxy mock NIC (NDIS 5.1) (PCI\\VEN_4E50&DEV_4E31); 1 other in the INF "
+        "(--model)")
+    server = ndisproxy("driver", "install", "--json", "--store", store, "--name", "server",
+                       "--model", "pci\\ven_4e50&dev_4e32", "mocknic")
+    assert server.returncode == 0, server.stderr
+    manifest = json.loads(server.stdout)["driver"]
+    assert manifest["model"] == {"description": "ndisproxy mock NIC, server rings (NDIS 5.1)",
+                                 "hardware_ids": ["PCI\\VEN_4E50&DEV_4E32"]}
+    assert manifest["install_section"] == "MockNicServer.ndi.NTamd64"
+    assert DriverStore(store).get("server").parameters["RxRing"] == "512"
+    assert DriverStore(store).get("desk").parameters["RxRing"] == "128"
+    missing = ndisproxy("driver", "install", "--store", store, "--model", "PCI\\VEN_8086",
+                        "mocknic")
+    assert missing.returncode == 2
+    assert missing.stderr.count("\n") == 1
+    assert 'no model with hardware id or description "PCI\\VEN_8086"' in missing.stderr
 
 
 def test_cli_malformed_inf_is_one_line_with_file_and_line(tmp_path):

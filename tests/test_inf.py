@@ -160,6 +160,51 @@ def test_package(tmp_path):
     assert package.warnings == ()
 
 
+TWO_MODELS = PACKAGE.replace(
+    "%Nic% = Nic, PCI\\VEN_1234&DEV_0001, PCI\\VEN_1234",
+    "%Nic% = Nic, PCI\\VEN_1234&DEV_0001, PCI\\VEN_1234\n"
+    "    \"Example Fiber NIC\" = Fiber, PCI\\VEN_1234&DEV_0002"
+).replace("[Nic.Service]", """[Fiber.NTamd64]
+    CopyFiles = Nic.Files
+    AddReg = Fiber.Values
+
+    [Fiber.NTamd64.Services]
+    AddService = nic, 2, Nic.Service
+
+    [Fiber.Values]
+    HKR, , Speed, 0, "1000"
+
+    [Nic.Service]""")
+
+
+@pytest.mark.parametrize("wanted", [None, "PCI\\VEN_1234&DEV_0001", "pci\\ven_1234",
+                                    "example nic"])
+def test_the_first_model_or_the_one_asked_for(tmp_path, wanted):
+    package = inf.read_package(write_package(tmp_path, TWO_MODELS), wanted)
+    assert package.model.install_section == "Nic.NTamd64"
+    assert package.parameters["Jumbo"].value == "4088"
+
+
+@pytest.mark.parametrize("wanted", ["PCI\\VEN_1234&DEV_0002", "pci\\VEN_1234&dev_0002",
+                                    "Example Fiber NIC"])
+def test_another_model_brings_its_own_install_section(tmp_path, wanted):
+    package = inf.read_package(write_package(tmp_path, TWO_MODELS), wanted)
+    assert (package.model.description, package.model.install_section) == (
+        "Example Fiber NIC", "Fiber.NTamd64")
+    assert {n: p.value for n, p in package.parameters.items()} == {"Speed": "1000"}
+    assert len(package.models) == 2 and package.image == "nic.sys"
+
+
+def test_no_such_model_names_the_ones_there_are(tmp_path):
+    path = write_package(tmp_path, TWO_MODELS)
+    with pytest.raises(inf.InfError) as info:
+        inf.read_package(path, "PCI\\VEN_8086&DEV_100E")
+    assert str(info.value) == (
+        f'{path}: no model with hardware id or description "PCI\\VEN_8086&DEV_100E"; its '
+        "models: Example NIC (PCI\\VEN_1234&DEV_0001, PCI\\VEN_1234); Example Fiber NIC "
+        "(PCI\\VEN_1234&DEV_0002)")
+
+
 def test_bundled_mocknic_inf(tmp_path):
     package = inf.read_package(drivers.inf_path("mocknic"))
     assert package.image == "mocknic.sys"
