@@ -85,7 +85,7 @@ def _adapter_summary(adapter, arrow):
     wire = adapter.wire
     if wire.kind == "tap":
         where = f"{wire.netns}/{wire.ifname}" if wire.netns else wire.ifname
-        shown = f"tap{arrow}{where}"
+        shown = f"tap{arrow}{where}" + ("" if wire.gso else " (segments)")
     elif wire.kind == "vxlan":
         shown = (f"vxlan {configuration.show_endpoint(wire.local)}{arrow}"
                  f"{configuration.show_endpoint(wire.remote)} vni {wire.vni}")
