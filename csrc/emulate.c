@@ -552,7 +552,7 @@ size_t np_insn_describe(const uint8_t *bytes, size_t n, uint64_t fault_addr,
 	case INSN_LOAD:
 		if (in.gs)
 			say(out, outlen,
-			    "gs-relative %s (the KPCR/KPRCB, e.g. an inline KeGetCurrentThread or KeGetCurrentProcessorNumber): not emulated",
+			    "gs-relative %s outside the KPCR, KPRCB and KTHREAD ndisproxy provides (kpcr.c)",
 			    in.name);
 		else if (kuser_off < KUSER_PAGE)
 			say(out, outlen,
@@ -560,7 +560,9 @@ size_t np_insn_describe(const uint8_t *bytes, size_t n, uint64_t fault_addr,
 			    in.name, (unsigned)kuser_off);
 		break;
 	case INSN_STORE:
-		if (kuser_off < KUSER_PAGE)
+		if (in.gs)
+			say(out, outlen, "gs-relative write: the KPCR is read-only");
+		else if (kuser_off < KUSER_PAGE)
 			say(out, outlen,
 			    "write to KUSER_SHARED_DATA+0x%x, which is read-only",
 			    (unsigned)kuser_off);

@@ -236,6 +236,7 @@ static void thread_exit(void *p)
 	pthread_mutex_unlock(&trap_lock);
 	sigaltstack(&off, NULL);
 	np_tls = NULL;
+	np_kpcr_detach(t);
 	np_unmap(t->altstack, t->altstack_len);
 	np_unmap(t, NP_PAGE_SIZE);
 }
@@ -293,6 +294,8 @@ struct np_thread *np_thread_setup(void)
 	atomic_store(&threads[i], t);
 	pthread_mutex_unlock(&trap_lock);
 
+	/* Without it a driver's gs: load is only reported, not run. */
+	np_kpcr_attach(t);
 	np_tls = t;
 	pthread_setspecific(thread_key, t);
 	return t;

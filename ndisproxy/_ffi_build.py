@@ -17,7 +17,7 @@ INCLUDE = ROOT / "csrc" / "include"
 
 SOURCES = [
     "adapter.c", "arena.c", "bench.c", "call.c", "capture.c", "device.c", "emulate.c", "hal.c",
-    "image.c", "indicate.c", "latency.c", "maps.c", "ndis.c", "ntoskrnl.c", "offload.c", "pe.c", "pump.c",
+    "image.c", "indicate.c", "kpcr.c", "latency.c", "maps.c", "ndis.c", "ntoskrnl.c", "offload.c", "pe.c", "pump.c",
     "pump_thread.c", "send.c", "stack.c", "trampoline.c", "trap.c", "verifier.c", "winfmt.c",
 ]
 

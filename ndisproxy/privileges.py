@@ -128,7 +128,7 @@ def capability_sets(pid="self"):
 def describe_sandbox(report):
     """A host's sandbox report (hostproc's ``sandbox``, ``status --json``)
     in words, e.g. "no capabilities, no_new_privs, Landlock, seccomp
-    allowlist of 49 system calls"; "" for an adapter without a host."""
+    allowlist of 50 system calls"; "" for an adapter without a host."""
     if not report:
         return ""
     parts = [what for what, held in (("no capabilities", report.get("cap_eff") == 0),

@@ -49,6 +49,7 @@ FIONBIO, FIOCLEX, TCGETS = 0x5421, 0x5451, 0x5401
 TUNSETCARRIER, TUNGETIFF = 0x400454E2, 0x800454D2
 F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD_CLOEXEC = 1, 2, 3, 4, 1030
 PR_SET_NAME = 15
+ARCH_SET_GS = 0x1001
 O_ACCMODE, O_CREAT, O_TRUNC, O_TMPFILE = 0o3, 0o100, 0o1000, 0o20000000
 # pthread_create's clone flags, exactly: VM, FS, FILES, SIGHAND, THREAD,
 # SYSVSEM, SETTLS, PARENT_SETTID, CHILD_CLEARTID (glibc 2.34 and later).
@@ -125,12 +126,14 @@ HOST_ALLOWLIST = {
     ),
     # The watchdog and pump threads: clone with pthread_create's flags only
     # (no new process, no namespace), what glibc does in and around a
-    # thread, and a pump thread naming itself (prctl PR_SET_NAME, no other
-    # prctl).
+    # thread, a pump thread naming itself (prctl PR_SET_NAME, no other
+    # prctl), and each thread that calls drivers pointing its gs base at its
+    # KPCR (arch_prctl ARCH_SET_GS only: fs: is glibc's).
     "threads": (
         Rule("clone", 56, (Arg(0, one_of=(CLONE_THREAD_FLAGS,)),)), Rule("futex", 202),
         Rule("set_robust_list", 273), Rule("rseq", 334), Rule("exit", 60),
         Rule("exit_group", 231), Rule("prctl", 157, (Arg(0, one_of=(PR_SET_NAME,)),)),
+        Rule("arch_prctl", 158, (Arg(0, one_of=(ARCH_SET_GS,)),)),
     ),
     # Descriptor flags (os.dup, non-blocking, close-on-exec); the carrier
     # of the adapter's TAP, and its name for an error message (TUNGETIFF,

@@ -1,7 +1,10 @@
 """Instructions an MSVC-built x64 driver inlines: CR8 moves (the IRQL) and
-KUSER_SHARED_DATA loads (the time) are emulated in the trap handler;
-anything else at such an address stays the driver's fault, named."""
+KUSER_SHARED_DATA loads (the time) are emulated in the trap handler, and gs:
+loads from the KPCR (the thread, the processor) run natively against a KPCR
+each host thread has; anything else at such an address stays the driver's
+fault, named."""
 import struct
+import threading
 import time
 
 import pytest
@@ -11,6 +14,11 @@ from ndisproxy._binding import lib
 
 CR8_SELFCHECK, CR8_BENCH, CR8_FORBIDDEN = 0xFF000101, 0xFF000102, 0xFF000103
 KUSER_SELFCHECK, KUSER_BENCH, KUSER_FORBIDDEN = 0xFF000201, 0xFF000202, 0xFF000203
+KPCR_SELFCHECK, KPCR_BENCH, KPCR_FORBIDDEN = 0xFF000301, 0xFF000302, 0xFF000303
+KPCR_LAYOUT = "<3I2H4QII"                 # struct kpcr_selfcheck
+KPCR_FIELDS = ("magic", "legacy_number", "number", "major", "minor", "self", "prcb", "thread",
+               "entry_thread", "thread_type", "mxcsr")
+PAGE = 4096
 
 DISPATCH_LEVEL = 2
 DEVICE_IRQL = 12
@@ -147,3 +155,56 @@ def test_cost_of_one_emulated_access(load, name, oid):
     print(f"{name}: emulated access {per_access:.0f} ns, plain load {per_load:.2f} ns")
     # A signal round trip: microseconds, against a nanosecond load (generous bounds).
     assert per_load < per_access < 100_000
+
+
+# -- the KPCR through gs: -----------------------------------------------------------
+
+
+def test_gs_loads_find_this_threads_kpcr_prcb_and_kthread(load):
+    adapter = started(load, "kpcr")
+    found = query(adapter, KPCR_SELFCHECK, KPCR_LAYOUT, KPCR_FIELDS)
+    assert found["magic"] == 0x5243504B
+    assert found["self"] != 0 and found["self"] % PAGE == 0         # KeGetPcr()
+    assert found["prcb"] == found["self"] + 0x180                    # KPCR.CurrentPrcb
+    assert found["thread"] == found["self"] + PAGE                   # KeGetCurrentThread()
+    assert found["thread_type"] == 6                                  # a ThreadObject
+    assert (found["major"], found["minor"]) == (1, 1)
+    assert found["legacy_number"] == found["number"] == 0             # one processor
+    assert found["mxcsr"] == 0x1F80
+    # DriverEntry ran on this thread too: the same KTHREAD.
+    assert found["entry_thread"] == found["thread"]
+
+
+def test_every_thread_that_calls_drivers_has_a_kpcr_of_its_own(load):
+    adapter = started(load, "kpcr")
+    here = query(adapter, KPCR_SELFCHECK, KPCR_LAYOUT, KPCR_FIELDS)
+    there = {}
+    thread = threading.Thread(target=lambda: there.update(
+        query(adapter, KPCR_SELFCHECK, KPCR_LAYOUT, KPCR_FIELDS)))
+    thread.start()
+    thread.join()
+    assert there["thread"] not in (0, here["thread"])
+    assert there["prcb"] == there["self"] + 0x180
+    assert query(adapter, KPCR_SELFCHECK, KPCR_LAYOUT, KPCR_FIELDS)["thread"] == here["thread"]
+
+
+@pytest.mark.parametrize("mode, text", [
+    (1, "(instruction 65 48 8b 14 25 00 30 00 00: gs-relative mov outside the KPCR, KPRCB "
+        "and KTHREAD ndisproxy provides (kpcr.c))"),
+    (2, "(instruction 65 48 89 14 25 88 01 00 00: gs-relative write: the KPCR is read-only)"),
+])
+def test_a_gs_access_past_the_kpcr_or_a_store_to_it_is_named(load, mode, text):
+    message = forbidden(load, "kpcr", KPCR_FORBIDDEN, mode)
+    assert "access violation in MiniportSetInformation of kpcr.sys at kpcr.sys+0x" in message
+    assert text in message
+
+
+def test_inline_current_thread_costs_a_load(load):
+    adapter = started(load, "kpcr", Iterations=200_000)
+    best = min((struct.unpack("<3Q", adapter.query_raw(KPCR_BENCH, 24).data) for _ in range(3)),
+               key=lambda r: r[1])
+    iterations, gs_loads, plain = best
+    per_gs, per_load = gs_loads / iterations, plain / iterations
+    print(f"kpcr: KeGetCurrentThread inline {per_gs:.2f} ns, plain load {per_load:.2f} ns")
+    assert per_gs < 100                     # native: no signal (that is microseconds)
+

@@ -77,6 +77,7 @@ def fork():
 left, right = socket.socketpair()
 parent = os.getppid()
 thread_name = ctypes.create_string_buffer(b"ndisproxy-test")
+fs_base = ctypes.c_ulong()
 attempts = {
     # Allowed: what hosts do.
     "thread": thread,
@@ -88,6 +89,7 @@ attempts = {
     "epoll": lambda: select.epoll().close(),
     "tgkill(self, 0)": lambda: signal.pthread_kill(threading.get_ident(), 0),
     "prctl(PR_SET_NAME)": lambda: syscall(157, 15, ctypes.addressof(thread_name)),
+    "arch_prctl(ARCH_SET_GS)": lambda: syscall(158, 0x1001, 0),
     # Refused: new sockets of any family, so no netlink, no network, no
     # control socket.
     "socket(AF_NETLINK)": lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0),
@@ -120,6 +122,8 @@ attempts = {
     "ioctl(SIOCSIFHWADDR)": lambda: fcntl.ioctl(left, 0x8924, bytes(40)),
     # The kernel's administrative, tracing and other large interfaces.
     "prctl(PR_GET_DUMPABLE)": lambda: syscall(157, 3),
+    # gs: is the KPCR's (ARCH_SET_GS); fs: stays glibc's, not even read.
+    "arch_prctl(ARCH_GET_FS)": lambda: syscall(158, 0x1003, ctypes.addressof(fs_base)),
     "bpf": lambda: syscall(321, 0, 0, 0),
     "perf_event_open": lambda: syscall(298, 0, 0, -1, -1, 0),
     "keyctl": lambda: syscall(250, 0, 0),
@@ -133,7 +137,8 @@ seccomp.install_host_filter()
 '''
 
 ALLOWED = ("thread", "socketpair(AF_UNIX)", "setblocking (FIONBIO)", "read /proc/self/status",
-           "fcntl(F_GETFL)", "eventfd", "epoll", "tgkill(self, 0)", "prctl(PR_SET_NAME)")
+           "fcntl(F_GETFL)", "eventfd", "epoll", "tgkill(self, 0)", "prctl(PR_SET_NAME)",
+           "arch_prctl(ARCH_SET_GS)")
 
 
 def run_child(script, *args):

@@ -127,6 +127,7 @@ struct np_thread {
 	size_t altstack_len;
 	unsigned long tid;		/* pthread_t */
 	int slot;
+	void *kpcr;			/* kpcr.c: what gs: points at */
 };
 
 typedef uint64_t (*np_thunk_fn)(void *arg);
@@ -137,6 +138,8 @@ extern const char np_call_abort[];
 __attribute__((noreturn)) void np_abort_to(struct np_thread *t, uint64_t code);
 
 struct np_thread *np_thread_setup(void);
+int np_kpcr_attach(struct np_thread *t);
+void np_kpcr_detach(struct np_thread *t);
 
 /* Initial-exec TLS: the trap handler reads it without ever allocating. */
 extern __thread struct np_thread *np_tls

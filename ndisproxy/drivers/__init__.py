@@ -5,7 +5,7 @@ the INF of its driver package (for ``ndisproxy driver install``);
 ``testing_path(name)`` one of the tiny single-purpose test drivers
 (``"recurse"``, ``"wild"``, ``"spin"``, ``"missing"``, ``"dbgprint"``,
 ``"ndisapi"``, ``"kernelapi"``, ``"adapterapi"``, and those of what
-MSVC-built drivers do: ``"cr8"``, ``"kuser"``, ``"gs"``, ``"seh"``,
+MSVC-built drivers do: ``"cr8"``, ``"kuser"``, ``"kpcr"``, ``"gs"``, ``"seh"``,
 ``"smallalign"``, ``"usehelper"`` and ``"usefwd"``, whose helper
 ``nphelper.dll`` lies beside them).
 """
