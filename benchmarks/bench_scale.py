@@ -113,8 +113,10 @@ async def one(count, pooled, frames):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--counts", default="1,16,64")
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--counts", default="1,16,64",
+                        help="adapter counts, comma-separated (default 1,16,64)")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="runs of each count, alternated; medians are shown (default 3)")
     parser.add_argument("--frames", type=int, default=512,
                         help="full-size frames through every adapter before the busy "
                              "figures (0: idle only)")
