@@ -614,40 +614,48 @@ size_t np_winfmt_utf16_to_utf8(char *out, size_t outlen,
 	return sk.len;
 }
 
-/* One code point from UTF-8 at @p (@n bytes left); U+FFFD for a bad byte. */
+/*
+ * One code point from UTF-8 at @p (@n bytes left).  A bad sequence is one
+ * U+FFFD per maximal subpart, as Unicode recommends (and Python's
+ * "replace" does): a lead byte and the continuation bytes that could still
+ * have completed it.
+ */
 static size_t utf8_decode(const unsigned char *p, size_t n, uint32_t *cp)
 {
+	uint32_t c = p[0];
+	unsigned char lo = 0x80, hi = 0xbf;	/* the second byte's range */
 	size_t len, i;
-	uint32_t c = p[0], min;
 
+	*cp = 0xfffd;
 	if (c < 0x80) {
 		*cp = c;
 		return 1;
 	}
 	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2, c &= 0x1f, min = 0x80;
+		len = 2, c &= 0x1f;
 	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3, c &= 0x0f, min = 0x800;
+		len = 3, c &= 0x0f;
+		if (c == 0x0)
+			lo = 0xa0;		/* not overlong */
+		else if (c == 0xd)
+			hi = 0x9f;		/* not a surrogate */
 	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4, c &= 0x07, min = 0x10000;
+		len = 4, c &= 0x07;
+		if (c == 0x0)
+			lo = 0x90;		/* not overlong */
+		else if (c == 0x4)
+			hi = 0x8f;		/* not above U+10FFFF */
 	} else {
-		*cp = 0xfffd;
 		return 1;
 	}
-	if (len > n)
-		goto bad;
 	for (i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			goto bad;
+		if (i >= n || p[i] < lo || p[i] > hi)
+			return i;		/* the subpart so far */
 		c = c << 6 | (p[i] & 0x3f);
+		lo = 0x80, hi = 0xbf;
 	}
-	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		goto bad;
 	*cp = c;
 	return len;
-bad:
-	*cp = 0xfffd;
-	return 1;
 }
 
 size_t np_winfmt_utf8_to_utf16(unsigned short *out, size_t outunits,

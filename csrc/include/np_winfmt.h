@@ -43,8 +43,9 @@ size_t np_winfmt_utf16_to_utf8(char *out, size_t outlen,
 /*
  * Convert the UTF-8 C string @s to UTF-16 at @out, which has room for
  * @outunits units including the terminating U+0000 it always gets (if
- * @outunits is not 0).  A byte that starts no valid sequence becomes
- * U+FFFD; code points above U+FFFF become surrogate pairs.  Never more
+ * @outunits is not 0).  Each maximal subpart of a bad sequence becomes one
+ * U+FFFD (as Python's "replace" decodes); code points above U+FFFF become
+ * surrogate pairs.  Never more
  * units than @s has bytes.  Truncates only at a character boundary and
  * returns the units written, excluding the terminator.
  */

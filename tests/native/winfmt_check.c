@@ -95,6 +95,33 @@ static void check_utf16(size_t outlen, const char *want,
 	verdict(++ncase, buf, got, outlen, want);
 }
 
+/* UTF-8 to UTF-16 into @outunits units; the units past them stay untouched. */
+static void check_utf8(size_t outunits, const char16_t *want, size_t wunits,
+		       const char *s)
+{
+	unsigned short buf[BUFSZ];
+	const char *why = NULL;
+	size_t got, i;
+
+	for (i = 0; i < BUFSZ; i++)
+		buf[i] = 0xcccc;
+	got = np_winfmt_utf8_to_utf16(buf, outunits, s);
+	if (got != wunits || memcmp(buf, want, wunits * 2))
+		why = "output";
+	else if (outunits && buf[got] != 0)
+		why = "missing NUL";
+	for (i = outunits; !why && i < BUFSZ; i++)
+		if (buf[i] != 0xcccc)
+			why = "wrote past outunits";
+	ncase++;
+	if (!why) {
+		printf("ok %d\n", ncase);
+		return;
+	}
+	nfail++;
+	printf("FAIL %d (%s): %zu units, want %zu\n", ncase, why, got, wunits);
+}
+
 static __attribute__((ms_abi)) size_t fmt_null(const char *fmt, ...)
 {
 	__builtin_ms_va_list ap;
@@ -273,6 +300,22 @@ int main(void)
 	check_utf16(3, "K", u"K\u00e9y", 3);
 	check_utf16(BUFSZ, "\xef\xbf\xbd", lone_hi, 1);
 	check_utf16(BUFSZ, "", NULL, 4);
+
+	/* and back: registry values to the UTF-16 drivers read */
+	check_utf8(BUFSZ, u"K\u00e9y\U0001F600", 5, "K\xc3\xa9y\xf0\x9f\x98\x80");
+	check_utf8(BUFSZ, u"", 0, "");
+	check_utf8(BUFSZ, u"", 0, NULL);
+	check_utf8(4, u"K\u00e9y", 3, "K\xc3\xa9y\xf0\x9f\x98\x80");	/* no half pair */
+	check_utf8(5, u"K\u00e9y", 3, "K\xc3\xa9y\xf0\x9f\x98\x80");
+	check_utf8(6, u"K\u00e9y\U0001F600", 5, "K\xc3\xa9y\xf0\x9f\x98\x80");
+	check_utf8(1, u"", 0, "abc");
+	check_utf8(0, u"", 0, "abc");
+	check_utf8(BUFSZ, u"a\ufffdb", 3, "a\xff" "b");			/* not a lead byte */
+	check_utf8(BUFSZ, u"\ufffd\ufffd", 2, "\xc0\xaf");		/* overlong '/' */
+	check_utf8(BUFSZ, u"\ufffd\ufffd\ufffd", 3, "\xed\xa0\x80");	/* a surrogate */
+	check_utf8(BUFSZ, u"\ufffd\ufffd\ufffd\ufffd", 4, "\xf4\x90\x80\x80"); /* > U+10FFFF */
+	check_utf8(BUFSZ, u"x\ufffd", 2, "x\xe2\x82");			/* cut short */
+	check_utf8(BUFSZ, u"\u20ac", 1, "\xe2\x82\xac");
 
 	printf("%d cases, %d failed\n", ncase, nfail);
 	return nfail ? 1 : 0;
