@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import re
+import select
 import socket
 import sys
 
@@ -51,6 +52,16 @@ REPLY_FIELDS = {
     "link": {}, "capture": {}, "stall": {}, "ping": {},
 }
 _MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
+
+
+def _hung_up(sock):
+    """After a read of 0 bytes: whether the peer closed its end.  On a
+    SOCK_SEQPACKET socket an empty message reads the same as end of file;
+    only a hang-up is the end."""
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLRDHUP)
+    return any(events & (select.POLLHUP | select.POLLRDHUP | select.POLLERR)
+               for _, events in poller.poll(0))
 
 
 class HostError(errors.NdisProxyError):
@@ -163,7 +174,10 @@ class Host:
             except OSError:
                 return
             if not message:
-                return
+                if _hung_up(self.sock):
+                    return
+                self._drop(message, "an empty message")
+                continue
             if message[:1] == CAPTURE_TAG:
                 size = message[1] if len(message) > 1 else 0
                 try:

@@ -208,10 +208,10 @@ async def test_a_host_answers_garbage_or_ends_cleanly(fuzzed):
 # -- the proxy's end ----------------------------------------------------------------
 
 EVENT_KINDS = ("up", "carrier", "log", "reset", "stopped", "fault", "error", "probe")
-# Not b"": a SOCK_SEQPACKET read of 0 bytes is the host's end of file, the
-# one message that rightly ends the proxy's reading.
+# b"" too: on a SOCK_SEQPACKET socket an empty message reads like end of
+# file, and only the host hanging up may end the proxy's reading.
 EVENTS = st.one_of(
-    st.binary(min_size=1, max_size=40),
+    st.binary(max_size=40),
     st.binary(max_size=8).map(lambda b: hostproc.CAPTURE_TAG + b),
     JSON.map(_raw),
     st.fixed_dictionaries(
@@ -379,3 +379,20 @@ class Box:
     def __init__(self):
         self.value = None
         self.done = False
+
+
+async def test_an_empty_message_from_a_host_is_dropped_not_taken_for_its_end():
+    """SOCK_SEQPACKET reads an empty message like end of file: the proxy
+    drops it and reads on, and stops only when the host hangs up."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    host = Host(None, 0, trio.socket.from_stdlib_socket(ours))
+    events = host.events()
+    with theirs:
+        theirs.send(b"")
+        theirs.send(_raw({"event": "log", "adapter": NAME, "lines": ["still here"]}))
+        with trio.fail_after(TIMEOUT):
+            event = await events.__anext__()
+        assert event["lines"] == ["still here"]
+        assert host.dropped == 1
+    with trio.fail_after(TIMEOUT):
+        assert [event async for event in events] == []      # the hang-up ends it
