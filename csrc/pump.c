@@ -56,23 +56,25 @@
 #define NP_WIRE_BATCH	16
 #define NP_FRAME_BUF	(NP_TX_FRAME_MAX + 64)
 /* A TAP read: a GSO frame is up to 64 KiB (IPv4 total length) + headers. */
-#define NP_GSO_BUF	(NP_TX_SLOT_DATA + 128)
+#define NP_GSO_BUF	NP_TX_SLOT_ROOM
 
 /* Per adapter, so adapters pumped from different threads never share. */
 struct np_pump_buf {
-	uint8_t frame[NP_GSO_BUF];
+	uint8_t frame[NP_GSO_BUF];		/* a frame being cut, a datagram */
 	uint8_t seg[NP_FRAME_BUF];		/* one segment being cut */
-	uint8_t frames[NP_PUMP_BATCH * NP_GSO_BUF];
 };
 
-/* A batch of frames from the TAP on its way to MiniportSendPackets. */
+/*
+ * A batch of frames from the TAP on its way to MiniportSendPackets: frame
+ * i is read straight into the send slot it will go in
+ * (np_tx_next_buffer(a, i)), so it is never copied on the way.
+ */
 struct tap_batch {
 	struct np_adapter *a;
 	struct np_api_pump *p;
-	uint8_t *frames;
 	uint32_t lens[NP_PUMP_BATCH];
 	struct np_api_tx_offload offload[NP_PUMP_BATCH];
-	uint32_t n, used, room;
+	uint32_t n, room;
 	uint32_t fault;
 };
 
@@ -242,12 +244,11 @@ static void batch_send(struct tap_batch *b)
 	int32_t bad;
 
 	if (b->n && !b->fault) {
-		b->fault = np_api_adapter_send_offload(a, b->frames, b->lens,
-						       b->offload, b->n,
-						       &accepted, &bad);
+		b->fault = np_tx_send_in_place(a, b->lens, b->offload, b->n,
+					       &accepted, &bad);
 		b->p->tap_in += accepted;
 	}
-	b->n = b->used = 0;
+	b->n = 0;
 	b->room = a->tx_nfree < NP_PUMP_BATCH ? a->tx_nfree : NP_PUMP_BATCH;
 }
 
@@ -262,10 +263,9 @@ static void batch_segment(void *ctx, uint8_t *f, uint32_t len)
 		b->p->gso_dropped++;	/* no send packet free: TCP resends */
 		return;
 	}
-	memcpy(b->frames + b->used, f, len);
+	memcpy(np_tx_next_buffer(b->a, b->n), f, len);
 	b->lens[b->n] = len;
 	b->offload[b->n++] = (struct np_api_tx_offload){ 0 };
-	b->used += len;
 }
 
 /*
@@ -278,7 +278,7 @@ static void tap_frame(struct tap_batch *b, uint32_t len,
 {
 	struct np_adapter *a = b->a;
 	struct np_api_pump *p = b->p;
-	uint8_t *f = b->frames + b->used;
+	uint8_t *f = np_tx_next_buffer(a, b->n);
 	struct np_api_tx_offload o = { 0 };
 	struct np_l4 h;
 	int parsed = np_offload_parse(f, len, &h);
@@ -296,7 +296,8 @@ static void tap_frame(struct tap_batch *b, uint32_t len,
 			p->tap_large_sends++;
 			goto add;
 		}
-		/* NDIS 5.1 has no IPv6 large send: the host cuts it. */
+		/* NDIS 5.1 has no IPv6 large send: the host cuts it (out of
+		 * the slot, whose buffer takes the first segment). */
 		memcpy(a->pump_buf->frame, f, len);
 		if (np_offload_segment(a->pump_buf->frame, len, vh->gso_size,
 				       a->pump_buf->seg, sizeof(a->pump_buf->seg),
@@ -320,7 +321,6 @@ static void tap_frame(struct tap_batch *b, uint32_t len,
 add:
 	b->offload[b->n] = o;
 	b->lens[b->n++] = len;
-	b->used += len;
 }
 
 /*
@@ -330,14 +330,14 @@ add:
 static uint32_t pump_tap_in(struct np_adapter *a, struct np_api_pump *p,
 			    int *drained)
 {
-	struct tap_batch b = { .a = a, .p = p, .frames = a->pump_buf->frames };
+	struct tap_batch b = { .a = a, .p = p };
 	struct virtio_net_hdr vh;
 
 	b.room = a->tx_nfree < NP_PUMP_BATCH ? a->tx_nfree : NP_PUMP_BATCH;
 	*drained = 0;
 	while (b.n < b.room && !b.fault) {
 		ssize_t len = read_frame(p->tap_fd, p->tap_vnet_hdr,
-					 b.frames + b.used, NP_GSO_BUF, &vh);
+					 np_tx_next_buffer(a, b.n), NP_TX_SLOT_ROOM, &vh);
 
 		if (len == READ_NONE) {
 			*drained = 1;

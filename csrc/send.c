@@ -4,7 +4,8 @@
  *
  * The host plays NDIS's protocol side: it owns a pool of NDIS_PACKETs, each
  * with one mapped buffer, in memory of its own (never the driver's arena).
- * A batch of frames is copied into free slots and handed to the driver in
+ * A batch of frames is copied into free slots - or, from the pump, read
+ * straight into them (np_tx_next_buffer) - and handed to the driver in
  * one crossing, MAXIMUM_SEND_PACKETS at a time.  A slot is the driver's
  * from then until NdisMSendComplete (deserialized drivers) or until
  * MiniportSendPackets returns a status other than PENDING in its OOB block
@@ -42,14 +43,15 @@ int np_tx_init(struct np_adapter *a)
 
 	/*
 	 * One mapping: the slots' packets side by side, then one page-aligned
-	 * NP_TX_SLOT_DATA buffer per slot.  Nothing is written now: a slot's
+	 * NP_TX_SLOT_ROOM buffer per slot (the pump reads TAP frames straight
+	 * into them).  Nothing is written now: a slot's
 	 * pages are touched when it first carries a frame, a frame of one page
 	 * or less touches one page of data, and the free list is LIFO, so an
 	 * adapter keeps resident only as many slots as it has had sends in
 	 * flight, not all 16 MiB (what lets a pooled adapter cost well under
 	 * 1 MiB).
 	 */
-	a->tx_map_len = headers + (size_t)NP_TX_SLOT_DATA * NP_TX_SLOTS;
+	a->tx_map_len = headers + (size_t)NP_TX_SLOT_ROOM * NP_TX_SLOTS;
 	a->tx = np_map(a->tx_map_len, PROT_READ | PROT_WRITE, "txslots");
 	if (!a->tx)
 		return -1;
@@ -102,15 +104,33 @@ void np_tx_complete(struct np_adapter *a, PNDIS_PACKET p, NDIS_STATUS status)
 	slot_release(a, s, status);
 }
 
+static uint8_t *slot_data(struct np_adapter *a, struct np_tx_slot *s)
+{
+	return a->tx_data + (size_t)(s - a->tx) * NP_TX_SLOT_ROOM;
+}
+
+/*
+ * The data buffer of the slot the k-th frame of the next send will take
+ * (the free list is a stack), or NULL if fewer than k + 1 are free.  A
+ * frame read into it is sent by np_tx_send_in_place without a copy.
+ */
+uint8_t *np_tx_next_buffer(struct np_adapter *a, uint32_t k)
+{
+	if (k >= a->tx_nfree)
+		return NULL;
+	return slot_data(a, &a->tx[a->tx_free[a->tx_nfree - 1 - k]]);
+}
+
 static void slot_fill(struct np_adapter *a, struct np_tx_slot *s,
 		      const uint8_t *frame, uint32_t len,
 		      const struct np_api_tx_offload *offload)
 {
 	PNDIS_PACKET p = &s->packet;
-	uint8_t *data = a->tx_data + (size_t)(s - a->tx) * NP_TX_SLOT_DATA;
+	uint8_t *data = slot_data(a, s);
 
 	memset(s->raw, 0, sizeof(s->raw));
-	memcpy(data, frame, len);
+	if (frame != data)
+		memcpy(data, frame, len);
 	memset(&s->mdl, 0, sizeof(s->mdl));
 	s->mdl.Size = (CSHORT)sizeof(MDL);
 	s->mdl.MdlFlags = (CSHORT)(MDL_MAPPED_TO_SYSTEM_VA | MDL_SOURCE_IS_NONPAGED_POOL);
@@ -166,14 +186,16 @@ uint32_t np_api_adapter_send(struct np_adapter *a, const uint8_t *data,
 }
 
 /*
- * A large send (an MSS in offload) may be as long as a slot holds: whether
- * the driver takes it is the driver's business, as it is in NDIS.
+ * The frames are packed one after another in data, or (data NULL) already
+ * in the buffers np_tx_next_buffer(a, 0..count-1) gave.  A large send (an
+ * MSS in offload) may be as long as a slot holds: whether the driver takes
+ * it is the driver's business, as it is in NDIS.
  */
-uint32_t np_api_adapter_send_offload(struct np_adapter *a, const uint8_t *data,
-				     const uint32_t *lens,
-				     const struct np_api_tx_offload *offload,
-				     uint32_t count, uint32_t *accepted,
-				     int32_t *bad_index)
+static uint32_t send_frames(struct np_adapter *a, const uint8_t *data,
+			    const uint32_t *lens,
+			    const struct np_api_tx_offload *offload,
+			    uint32_t count, uint32_t *accepted,
+			    int32_t *bad_index)
 {
 	PNDIS_PACKET packets[NP_TX_SLOTS];
 	struct send_args x = { .a = a, .packets = packets };
@@ -199,12 +221,13 @@ uint32_t np_api_adapter_send_offload(struct np_adapter *a, const uint8_t *data,
 	}
 	for (i = 0; i < count && a->tx_nfree; i++) {
 		struct np_tx_slot *s = &a->tx[a->tx_free[--a->tx_nfree]];
+		const uint8_t *frame = data ? data + off : slot_data(a, s);
 
-		slot_fill(a, s, data + off, lens[i], offload ? &offload[i] : NULL);
+		slot_fill(a, s, frame, lens[i], offload ? &offload[i] : NULL);
 		if (offload && offload[i].mss)
 			a->stats.tx_large_sends++;
 		if (a->capture)
-			np_capture_frame(a, 0, data + off, lens[i]);
+			np_capture_frame(a, 0, frame, lens[i]);
 		packets[i] = &s->packet;
 		off += lens[i];
 	}
@@ -228,6 +251,26 @@ uint32_t np_api_adapter_send_offload(struct np_adapter *a, const uint8_t *data,
 		}
 	}
 	return 0;
+}
+
+uint32_t np_api_adapter_send_offload(struct np_adapter *a, const uint8_t *data,
+				     const uint32_t *lens,
+				     const struct np_api_tx_offload *offload,
+				     uint32_t count, uint32_t *accepted,
+				     int32_t *bad_index)
+{
+	return send_frames(a, data, lens, offload, count, accepted, bad_index);
+}
+
+/* The pump's frames, read straight into the slots: no copy. */
+uint32_t np_tx_send_in_place(struct np_adapter *a, const uint32_t *lens,
+			     const struct np_api_tx_offload *offload,
+			     uint32_t count, uint32_t *accepted,
+			     int32_t *bad_index)
+{
+	if (count > a->tx_nfree)
+		count = a->tx_nfree;
+	return send_frames(a, NULL, lens, offload, count, accepted, bad_index);
 }
 
 uint32_t np_tx_outstanding(struct np_adapter *a)

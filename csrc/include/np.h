@@ -548,6 +548,8 @@ uint32_t np_pump_round(struct np_adapter *a, struct np_api_pump *p,
 #define NP_TX_SLOTS		256
 #define NP_TX_FRAME_MAX		9216	/* MTU 9000 + header + VLAN tag, rounded */
 #define NP_TX_SLOT_DATA		65536	/* a large send: NP_TX_FRAME_MAX without one */
+/* What a TAP read may fill in a slot: any GSO frame Linux hands over. */
+#define NP_TX_SLOT_ROOM		(NP_TX_SLOT_DATA + NP_PAGE_SIZE)
 
 struct np_tx_slot;
 
@@ -597,7 +599,7 @@ struct np_adapter {
 
 	/* frames the host sent: slots owned by send.c */
 	struct np_tx_slot *tx;
-	uint8_t *tx_data;		/* NP_TX_SLOT_DATA bytes per slot */
+	uint8_t *tx_data;		/* NP_TX_SLOT_ROOM bytes per slot */
 	size_t tx_map_len;
 	uint32_t tx_free[NP_TX_SLOTS];
 	uint32_t tx_nfree;
@@ -635,6 +637,11 @@ int np_packet_held(struct np_adapter *a, PNDIS_PACKET p);
 int np_tx_init(struct np_adapter *a);
 void np_tx_destroy(struct np_adapter *a);
 void np_tx_complete(struct np_adapter *a, PNDIS_PACKET p, NDIS_STATUS status);
+uint8_t *np_tx_next_buffer(struct np_adapter *a, uint32_t k);
+uint32_t np_tx_send_in_place(struct np_adapter *a, const uint32_t *lens,
+			     const struct np_api_tx_offload *offload,
+			     uint32_t count, uint32_t *accepted,
+			     int32_t *bad_index);
 uint32_t np_tx_outstanding(struct np_adapter *a);
 void np_tx_reclaim(struct np_adapter *a);
 void np_verify_leaks(struct np_adapter *a);
