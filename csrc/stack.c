@@ -36,7 +36,7 @@
 
 /*
  * Lowest page of [from, to) that is resident, or to.  false if mincore()
- * cannot say (a sandbox refusing it): then the stack is painted whole.
+ * cannot say (a sandbox refusing it): the scan then reads the words.
  */
 static bool lowest_resident(uintptr_t from, uintptr_t to, uintptr_t *found)
 {

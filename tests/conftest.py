@@ -3,6 +3,7 @@
 Tests import the *installed* package (pytest runs in importlib mode), so
 they exercise the compiled runtime and the PE drivers the install built.
 """
+import ctypes
 import gc
 import os
 
@@ -24,6 +25,17 @@ def resources():
             if any(lo >= addr and hi <= addr + length for addr, length, _ in ours):
                 inside += 1
     return len(ours), inside, len(os.listdir("/proc/self/fd"))
+
+
+def resident_kib(address, length):
+    """KiB of [address, address + length) in memory now (mincore): what a
+    mapping of the runtime really costs, page by page."""
+    pages = (length + 4095) // 4096
+    vector = (ctypes.c_ubyte * pages)()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.mincore(ctypes.c_void_p(address), ctypes.c_size_t(pages * 4096), vector):
+        raise OSError(ctypes.get_errno(), "mincore")
+    return 4 * sum(v & 1 for v in vector)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ driver indicates them and the thread writes them to the TAP again - all
 while trio calls into the same adapter.  Faults in the thread are trapped
 like any other; a clean stop halts the driver and leaves nothing behind.
 """
-import ctypes
 import os
 import socket
 
@@ -18,7 +17,7 @@ from ndisproxy._binding import mappings
 from ndisproxy.driver import latency_floor, latency_summary
 from ndisproxy.host import DEFAULT_MAC, open_adapter
 
-from .conftest import resources
+from .conftest import resident_kib, resources
 from .netfixtures import require_net, unique_name  # noqa: F401 - fixtures
 
 ETHERTYPE = 0x88B5
@@ -248,18 +247,10 @@ def test_latency_buckets_are_eight_per_power_of_two():
     assert latency_summary([0] * 496)["p50_us"] is None
 
 
-def resident_kib(kind):
-    """Resident KiB of the runtime's mappings of this kind (mincore)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    total = 0
-    for address, length, what in mappings():
-        if what != kind:
-            continue
-        pages = (length + 4095) // 4096
-        vector = (ctypes.c_ubyte * pages)()
-        assert libc.mincore(ctypes.c_void_p(address), ctypes.c_size_t(pages * 4096), vector) == 0
-        total += 4 * sum(v & 1 for v in vector)
-    return total
+def resident_in(kind):
+    """Resident KiB of the runtime's mappings of this kind."""
+    return sum(resident_kib(address, length) for address, length, what in mappings()
+               if what == kind)
 
 
 async def test_traffic_in_small_bursts_keeps_the_host_rings_to_a_few_pages(linux):
@@ -277,7 +268,7 @@ async def test_traffic_in_small_bursts_keeps_the_host_rings_to_a_few_pages(linux
                     await linux.sock.send(f)
                 for f in sent:
                     assert await linux.received() == f
-        rx_ring, tx_slots = resident_kib("rxring"), resident_kib("txslots")
+        rx_ring, tx_slots = resident_in("rxring"), resident_in("txslots")
         print(f"1600 frames of 1514 bytes: rx ring {rx_ring} KiB, TX slots {tx_slots} KiB resident")
         assert rx_ring <= 16 * 1514 // 1024 + 8
         assert tx_slots <= 16 * 4 + 8
